@@ -1,0 +1,211 @@
+/**
+ * The one InfluxDB client of StreetLab: line-protocol writes and InfluxQL queries over the
+ * HTTP transport of @influxdata/influxdb-client, so one code path serves InfluxDB 1.x
+ * (v1 `/write`, `/query`), 2.7+ (v2 write API, v1-compatible `/query` through DBRP) and 3.x.
+ *
+ * Every query takes bound parameters (`$name` in the text, values in `params`): InfluxQL
+ * injection through concatenated strings is real (see FIELD-NOTES). Identifiers cannot be
+ * bound, so callers allow-list them; `quoteIdentifier` exists for the allow-listed ones.
+ */
+import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
+import { AppError } from './errors.ts';
+
+export interface InfluxSettings {
+  url: string;
+  database: string;
+  token?: string | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  org?: string | undefined;
+  /** `auto`: v2 write API when a token is set (2.x, 3.x), v1 `/write` otherwise (1.x). */
+  writeApi?: 'auto' | 'v1' | 'v2' | undefined;
+  timeoutMs?: number | undefined;
+}
+
+/** One series of an InfluxQL result, as InfluxDB returns it. */
+export interface InfluxSeries {
+  name: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values: unknown[][];
+}
+
+export interface InfluxStatementResult {
+  statement_id: number;
+  series?: InfluxSeries[];
+  error?: string;
+  partial?: boolean;
+}
+
+export type QueryParams = Record<string, string | number | boolean>;
+
+export interface InfluxClient {
+  readonly settings: Readonly<InfluxSettings>;
+  /** Writes line-protocol lines (ns precision). Throws AppError STORE_UNAVAILABLE / STORE_REJECTED. */
+  write(lines: readonly string[]): Promise<void>;
+  /** Runs one or more InfluxQL statements; returns one result per statement. */
+  query(influxql: string, params?: QueryParams): Promise<InfluxStatementResult[]>;
+  /** Runs one statement and returns its rows as objects (tags merged in), times as epoch ms. */
+  queryRows(influxql: string, params?: QueryParams): Promise<Record<string, unknown>[]>;
+  /** Streams a query with `chunked=true`: yields each chunk's statement results as they arrive. */
+  queryChunks(influxql: string, params?: QueryParams, chunkSize?: number): AsyncIterable<InfluxStatementResult[]>;
+  ping(): Promise<boolean>;
+  /** Creates the database if missing (1.x; on 2.x/3.x the bucket must exist). */
+  ensureDatabase(): Promise<void>;
+}
+
+export function createInfluxClient(settings: InfluxSettings): InfluxClient {
+  const influx = new InfluxDB({
+    url: settings.url,
+    timeout: settings.timeoutMs ?? 10_000,
+    ...(settings.token ? { token: settings.token } : {}),
+  });
+  const transport = influx.transport;
+  const authHeaders: Record<string, string> =
+    !settings.token && settings.username
+      ? { authorization: `Basic ${Buffer.from(`${settings.username}:${settings.password ?? ''}`).toString('base64')}` }
+      : {};
+  const useV2Write = settings.writeApi === 'v2' || ((settings.writeApi ?? 'auto') === 'auto' && Boolean(settings.token));
+
+  function writePath(): string {
+    if (useV2Write) {
+      const search = new URLSearchParams({ bucket: settings.database, precision: 'ns', org: settings.org ?? 'streetlab' });
+      return `/api/v2/write?${search}`;
+    }
+    return `/write?${new URLSearchParams({ db: settings.database, precision: 'ns' })}`;
+  }
+
+  async function write(lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    try {
+      await transport.request(writePath(), lines.join('\n'), {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=utf-8', ...authHeaders },
+      });
+    } catch (error) {
+      throw toStoreError(error, 'write');
+    }
+  }
+
+  async function query(influxql: string, params: QueryParams = {}): Promise<InfluxStatementResult[]> {
+    const form = new URLSearchParams({ db: settings.database, q: influxql, epoch: 'ms' });
+    if (Object.keys(params).length > 0) form.set('params', JSON.stringify(params));
+    let body: unknown;
+    try {
+      body = await transport.request('/query', form.toString(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...authHeaders },
+      });
+    } catch (error) {
+      throw toStoreError(error, 'query');
+    }
+    const results = parseQueryBody(body);
+    const failed = results.find((r) => r.error !== undefined);
+    if (failed) throw new AppError('STORE_QUERY_FAILED', `InfluxDB query failed: ${failed.error}`, { details: { influxql } });
+    return results;
+  }
+
+  async function queryRows(influxql: string, params: QueryParams = {}): Promise<Record<string, unknown>[]> {
+    const [first] = await query(influxql, params);
+    return seriesToRows(first?.series ?? []);
+  }
+
+  async function* queryChunks(influxql: string, params: QueryParams = {}, chunkSize = 10_000): AsyncIterable<InfluxStatementResult[]> {
+    const form = new URLSearchParams({ db: settings.database, q: influxql, epoch: 'ms', chunked: 'true', chunk_size: String(chunkSize) });
+    if (Object.keys(params).length > 0) form.set('params', JSON.stringify(params));
+    const decoder = new TextDecoder();
+    let pending = '';
+    try {
+      for await (const chunk of transport.iterate('/query', form.toString(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...authHeaders },
+      })) {
+        pending += decoder.decode(chunk, { stream: true });
+        // Chunked responses are one JSON document per line.
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          const line = pending.slice(0, newline).trim();
+          pending = pending.slice(newline + 1);
+          if (line) yield checkedResults(JSON.parse(line), influxql);
+          newline = pending.indexOf('\n');
+        }
+      }
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw toStoreError(error, 'query');
+    }
+    if (pending.trim()) yield checkedResults(JSON.parse(pending), influxql);
+  }
+
+  async function ping(): Promise<boolean> {
+    try {
+      const response = await fetch(new URL('/ping', settings.url), { signal: AbortSignal.timeout(2_000) });
+      return response.status === 204 || response.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  async function ensureDatabase(): Promise<void> {
+    if (settings.token) return; // 2.x/3.x: buckets are provisioned by the server's own tooling.
+    await query(`CREATE DATABASE ${quoteIdentifier(settings.database)}`);
+  }
+
+  return { settings, write, query, queryRows, queryChunks, ping, ensureDatabase };
+}
+
+function parseQueryBody(body: unknown): InfluxStatementResult[] {
+  const parsed = typeof body === 'string' ? (JSON.parse(body) as unknown) : body;
+  const results = (parsed as { results?: InfluxStatementResult[] } | null)?.results;
+  if (!Array.isArray(results)) {
+    const error = (parsed as { error?: string } | null)?.error;
+    throw new AppError('STORE_QUERY_FAILED', `InfluxDB query failed: ${error ?? 'unexpected response'}`);
+  }
+  return results;
+}
+
+function checkedResults(parsed: unknown, influxql: string): InfluxStatementResult[] {
+  const results = parseQueryBody(parsed);
+  const failed = results.find((r) => r.error !== undefined);
+  if (failed) throw new AppError('STORE_QUERY_FAILED', `InfluxDB query failed: ${failed.error}`, { details: { influxql } });
+  return results;
+}
+
+/** Flattens InfluxQL series into row objects, merging each series' tags into its rows. */
+export function seriesToRows(series: readonly InfluxSeries[]): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const s of series) {
+    for (const values of s.values) {
+      const row: Record<string, unknown> = { ...(s.tags ?? {}) };
+      s.columns.forEach((column, i) => {
+        row[column] = values[i];
+      });
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+/** Quotes an identifier that the caller has already allow-listed. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/**
+ * Classifies a failed HTTP exchange: 5xx, 429 and network errors are worth retrying
+ * (STORE_UNAVAILABLE); 4xx means the request itself is wrong (STORE_REJECTED) and
+ * sending it again cannot help. The status and body go along for partial-write handling.
+ */
+export function toStoreError(error: unknown, operation: 'write' | 'query'): AppError {
+  if (error instanceof HttpError) {
+    const status = error.statusCode;
+    const retryable = status >= 500 || status === 429 || status === 408;
+    return new AppError(
+      retryable ? 'STORE_UNAVAILABLE' : 'STORE_REJECTED',
+      `InfluxDB ${operation} failed with HTTP ${status}: ${(error.body ?? error.message).slice(0, 500)}`,
+      { cause: error, retryable, details: { status, body: error.body } },
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new AppError('STORE_UNAVAILABLE', `InfluxDB ${operation} failed: ${message}`, { cause: error, retryable: true });
+}

@@ -1,0 +1,6 @@
+/** The shared contracts: every wire format of StreetLab, typed from zod schemas. */
+export * from './readings.ts';
+export * from './topics.ts';
+export * from './rejections.ts';
+export * from './live.ts';
+export * from './api.ts';

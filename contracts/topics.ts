@@ -1,0 +1,77 @@
+/**
+ * The one module that builds and parses MQTT topic strings. Nobody else concatenates topics.
+ *
+ * Device topics (public contract v1):
+ *   lab/v1/{kind}/{deviceId}            a device publishes one reading
+ *   lab/v1/{kind}/{deviceId}/rejected   ingest explains why a message was rejected
+ *
+ * Internal topics (written only by the ingest service; devices may neither read nor write):
+ *   $lab/live/v1/reading/{kind}/{deviceId}   the validated, normalised reading (LiveReading JSON)
+ *   $lab/live/v1/rejected/{kind}/{deviceId}  a rejection (Rejection JSON)
+ * The `$` prefix keeps them out of `#` subscriptions [MQTT-4.7.2-1], so a device that
+ * subscribed to a wildcard never sees them.
+ */
+import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from './readings.ts';
+
+export const TOPIC_ROOT = 'lab/v1';
+export const LIVE_ROOT = '$lab/live/v1';
+
+/** What ingest subscribes to: every device's reading topic (the `+` keeps `/rejected` out). */
+export const READING_SUBSCRIPTIONS: readonly string[] = READING_KINDS.map((kind) => `${TOPIC_ROOT}/${kind}/+`);
+/** What the API subscribes to for live push. */
+export const LIVE_SUBSCRIPTION = `${LIVE_ROOT}/#`;
+
+export function buildReadingTopic(kind: ReadingKind, deviceId: string): string {
+  return `${TOPIC_ROOT}/${kind}/${deviceId}`;
+}
+
+export function buildRejectedTopic(kind: ReadingKind, deviceId: string): string {
+  return `${TOPIC_ROOT}/${kind}/${deviceId}/rejected`;
+}
+
+export function buildLiveTopic(event: 'reading' | 'rejected', kind: ReadingKind, deviceId: string): string {
+  return `${LIVE_ROOT}/${event}/${kind}/${deviceId}`;
+}
+
+export type ParsedTopic =
+  | { type: 'reading'; kind: ReadingKind; deviceId: string }
+  | { type: 'rejected'; kind: ReadingKind; deviceId: string }
+  | { type: 'live'; event: 'reading' | 'rejected'; kind: ReadingKind; deviceId: string };
+
+function isKind(value: string | undefined): value is ReadingKind {
+  return value !== undefined && (READING_KINDS as readonly string[]).includes(value);
+}
+
+function isDeviceId(value: string | undefined): value is string {
+  return value !== undefined && DEVICE_ID_PATTERN.test(value);
+}
+
+/** Parses any StreetLab topic; `null` for anything that is not exactly one of ours. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  if (topic.startsWith(`${LIVE_ROOT}/`)) {
+    const [event, kind, deviceId, ...rest] = topic.slice(LIVE_ROOT.length + 1).split('/');
+    if (rest.length > 0 || (event !== 'reading' && event !== 'rejected')) return null;
+    if (!isKind(kind) || !isDeviceId(deviceId)) return null;
+    return { type: 'live', event, kind, deviceId };
+  }
+  if (!topic.startsWith(`${TOPIC_ROOT}/`)) return null;
+  const [kind, deviceId, suffix, ...rest] = topic.slice(TOPIC_ROOT.length + 1).split('/');
+  if (rest.length > 0 || !isKind(kind) || !isDeviceId(deviceId)) return null;
+  if (suffix === undefined) return { type: 'reading', kind, deviceId };
+  if (suffix === 'rejected') return { type: 'rejected', kind, deviceId };
+  return null;
+}
+
+/**
+ * Best-effort kind and device from a topic that failed `parseTopic`, so a rejection for a
+ * malformed topic can still be attributed (e.g. `lab/v1/air/dev 1` → kind air).
+ */
+export function guessTopicOrigin(topic: string): { kind?: ReadingKind; deviceId?: string } {
+  const parts = topic.split('/');
+  const kind = parts[2];
+  const deviceId = parts[3];
+  return {
+    ...(isKind(kind) ? { kind } : {}),
+    ...(isDeviceId(deviceId) ? { deviceId } : {}),
+  };
+}
