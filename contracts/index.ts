@@ -4,3 +4,4 @@ export * from './topics.ts';
 export * from './rejections.ts';
 export * from './live.ts';
 export * from './api.ts';
+export * from './devices.ts';

@@ -1,0 +1,60 @@
+/**
+ * The device registry's public shapes: what an admin registers and what readers see.
+ * Secrets never appear here except in the one response that issues them.
+ */
+import { z } from 'zod';
+import { DeviceIdSchema, ReadingKindSchema } from './readings.ts';
+
+export const DeviceLocationShape = {
+  lat: z.number().min(-90).max(90).describe('° WGS84'),
+  lon: z.number().min(-180).max(180).describe('° WGS84'),
+  site: z.string().min(1).max(100).optional().describe('site label, e.g. "H.C. Andersens Boulevard"'),
+};
+
+export const DeviceRecordSchema = z.object({
+  id: DeviceIdSchema,
+  kind: ReadingKindSchema,
+  name: z.string().min(1).max(200),
+  owner: z.string().min(1).max(100).describe('company or team testing the device'),
+  ...DeviceLocationShape,
+  intervalSeconds: z.number().int().min(1).max(86_400).describe('s: how often the device promises to report'),
+  enabled: z.boolean(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  meta: z.record(z.string(), z.unknown()).describe('free-form metadata'),
+});
+export type DeviceRecord = z.infer<typeof DeviceRecordSchema>;
+
+export const CreateDeviceRequestSchema = z.strictObject({
+  id: DeviceIdSchema,
+  kind: ReadingKindSchema,
+  name: z.string().min(1).max(200).optional(),
+  owner: z.string().min(1).max(100),
+  ...DeviceLocationShape,
+  intervalSeconds: z.number().int().min(1).max(86_400).default(60),
+  enabled: z.boolean().default(true),
+  meta: z.record(z.string(), z.unknown()).default({}),
+});
+export type CreateDeviceRequest = z.infer<typeof CreateDeviceRequestSchema>;
+
+export const UpdateDeviceRequestSchema = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  owner: z.string().min(1).max(100).optional(),
+  lat: DeviceLocationShape.lat.optional(),
+  lon: DeviceLocationShape.lon.optional(),
+  site: z.string().min(1).max(100).nullable().optional(),
+  intervalSeconds: z.number().int().min(1).max(86_400).optional(),
+  enabled: z.boolean().optional(),
+  meta: z.record(z.string(), z.unknown()).optional(),
+});
+export type UpdateDeviceRequest = z.infer<typeof UpdateDeviceRequestSchema>;
+
+/** Returned once, at creation or rotation: the only time the secret is shown. */
+export const DeviceWithSecretSchema = z.object({
+  device: DeviceRecordSchema,
+  secret: z.string().describe('MQTT password for this device; shown once, store it now'),
+});
+export type DeviceWithSecret = z.infer<typeof DeviceWithSecretSchema>;
+
+export const DeviceListResponseSchema = z.object({ devices: z.array(DeviceRecordSchema) });
+export type DeviceListResponse = z.infer<typeof DeviceListResponseSchema>;
