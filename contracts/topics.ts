@@ -13,11 +13,16 @@
  */
 import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from './readings.ts';
 
+
 export const TOPIC_ROOT = 'lab/v1';
 export const LIVE_ROOT = '$lab/live/v1';
 
-/** What ingest subscribes to: every device's reading topic (the `+` keeps `/rejected` out). */
-export const READING_SUBSCRIPTIONS: readonly string[] = READING_KINDS.map((kind) => `${TOPIC_ROOT}/${kind}/+`);
+/**
+ * What ingest subscribes to: everything under the device root, so a message on a malformed
+ * topic (`lab/v1/air/a/b`) is still caught and explained; ingest skips the `/rejected`
+ * topics it publishes itself.
+ */
+export const READING_SUBSCRIPTIONS: readonly string[] = [`${TOPIC_ROOT}/#`];
 /** What the API subscribes to for live push. */
 export const LIVE_SUBSCRIPTION = `${LIVE_ROOT}/#`;
 
