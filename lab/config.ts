@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { InfluxConfigShape, LogLevelSchema, portSchema } from '../common/config.ts';
+
+/** `npm run lab` settings: loopback ports with the usual defaults, data under .lab/. */
+export const LabConfigSchema = z.object({
+  DATA_DIR: z.string().default('.lab'),
+  HOST: z.string().default('127.0.0.1'),
+  HTTP_PORT: portSchema(8080),
+  MQTT_PORT: portSchema(1883),
+  MQTT_WS_PORT: portSchema(8083),
+  /** Port of the lab's own InfluxDB (ignored when INFLUX_URL is set). */
+  LAB_INFLUX_PORT: portSchema(8086),
+  INFLUX_URL: InfluxConfigShape.INFLUX_URL.optional(),
+  INFLUX_DB: InfluxConfigShape.INFLUX_DB,
+  INFLUX_TOKEN: InfluxConfigShape.INFLUX_TOKEN,
+  INFLUX_USERNAME: InfluxConfigShape.INFLUX_USERNAME,
+  INFLUX_PASSWORD: InfluxConfigShape.INFLUX_PASSWORD,
+  INFLUX_ORG: InfluxConfigShape.INFLUX_ORG,
+  SIM_AIR: z.coerce.number().int().min(0).max(20_000).default(4),
+  SIM_TRAFFIC: z.coerce.number().int().min(0).max(20_000).default(3),
+  SIM_WASTE: z.coerce.number().int().min(0).max(20_000).default(5),
+  SIM_INTERVAL_MS: z.coerce.number().int().min(10).max(3_600_000).default(2_000),
+  SIM_SEED: z.coerce.number().int().default(1),
+  /** Level of the log file (DATA_DIR/lab.log); the terminal shows warnings and errors. */
+  LOG_LEVEL: LogLevelSchema,
+});
+export type LabConfig = z.infer<typeof LabConfigSchema>;
