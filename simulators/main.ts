@@ -1,0 +1,89 @@
+/** `npm run simulate`: a fleet of simulated street devices as its own process. */
+import { readFileSync } from 'node:fs';
+import { AppError, isAppError } from '../common/errors.ts';
+import { exitOnConfigError } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { onShutdown } from '../common/shutdown.ts';
+import { HELP_TEXT, SecretsFileSchema, fleetOptionsOf, parseSimulatorCli, type SimulatorConfig } from './config.ts';
+import { createFleet, type CredentialsProvider } from './fleet.ts';
+import { formatStatusLine, formatSummary, type StatsSample } from './status.ts';
+
+function credentialsProvider(config: SimulatorConfig): CredentialsProvider | undefined {
+  let secrets: Record<string, string> | undefined;
+  if (config.secretsFile) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(config.secretsFile, 'utf8'));
+    } catch (error) {
+      throw new AppError('CONFIG_INVALID', `invalid options:\n  --secrets-file: cannot read ${config.secretsFile} as JSON (${error instanceof Error ? error.message : String(error)})`);
+    }
+    const result = SecretsFileSchema.safeParse(parsed);
+    if (!result.success) throw new AppError('CONFIG_INVALID', `invalid options:\n  --secrets-file: expected {"deviceId": "secret", …} in ${config.secretsFile}`);
+    secrets = result.data;
+  }
+  if (!secrets && config.username === undefined) return undefined;
+  return (clientId) => {
+    // Object.hasOwn: a client id like `__proto__` must not find a secret (FIELD-NOTES).
+    if (secrets && Object.hasOwn(secrets, clientId)) return { username: clientId, password: secrets[clientId]! };
+    if (config.username !== undefined) return { username: config.username, password: config.password ?? '' };
+    return undefined;
+  };
+}
+
+try {
+  const cli = parseSimulatorCli(process.argv.slice(2), process.env);
+  if (cli.help) {
+    process.stdout.write(HELP_TEXT);
+    process.exit(0);
+  }
+  const config = cli.config;
+  const log = createLogger({ level: config.logLevel, name: 'simulators' });
+  const credentials = credentialsProvider(config);
+  const fleet = createFleet({ ...fleetOptionsOf(config), ...(credentials ? { credentials } : {}), logger: log });
+
+  // The status line: rewritten in place on a terminal, a plain line every few seconds otherwise.
+  const tty = process.stderr.isTTY === true;
+  let previous: StatsSample | undefined;
+  const report = () => {
+    const current = { atMs: Date.now(), stats: fleet.stats() };
+    const line = formatStatusLine(previous, current);
+    previous = current;
+    process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+  };
+  const statusTimer = setInterval(report, tty ? 1_000 : config.statusIntervalS * 1_000);
+  statusTimer.unref();
+
+  let finishing: Promise<void> | undefined;
+  const finish = () =>
+    (finishing ??= (async () => {
+      clearInterval(statusTimer);
+      await fleet.stop();
+      process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${formatSummary(fleet.stats())}\n`);
+    })());
+  onShutdown(log, finish);
+
+  await fleet.start();
+  const started = fleet.stats();
+  if (started.connectionsUp === 0) {
+    process.stderr.write(`no device could connect to ${config.mqttUrl} yet (${started.connectErrors} connection errors); devices keep retrying — is the broker running?\n`);
+  }
+  report();
+  if (config.durationS > 0) {
+    setTimeout(() => {
+      finish().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'stopping the fleet failed');
+          process.exit(1);
+        },
+      );
+    }, config.durationS * 1_000);
+  }
+} catch (error) {
+  if (isAppError(error, 'CONFIG_INVALID')) {
+    // Options, not environment files, are what a simulator user got wrong.
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  exitOnConfigError(error);
+}
