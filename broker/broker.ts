@@ -1,16 +1,30 @@
 /**
- * The StreetLab MQTT broker: Aedes on TCP (noDelay) and MQTT over WebSocket, with the
- * security policy injected as hooks so tests and the lab can build it in-process.
+ * The StreetLab MQTT broker: Aedes on TCP (noDelay), optional TLS and MQTT over WebSocket,
+ * with the security policy injected as hooks so tests and the lab can build it in-process.
+ * Every listener puts the packet-size guard (limits.ts) on its connections before Aedes
+ * reads from them, and hands them to the same Aedes instance: one policy for all.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
-import { Aedes, type AedesOptions } from 'aedes';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
+import { guardConnection, packetLimitsFor, type GuardViolation } from './limits.ts';
 
-/** The hooks that decide who may connect, publish and subscribe. */
-export type BrokerPolicy = Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>;
+const POLICY_HOOKS = ['preConnect', 'authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeForward'] as const;
+
+/** The hooks that decide who may connect, publish and subscribe (broker/auth.ts builds them). */
+export type BrokerPolicy = Pick<AedesOptions, (typeof POLICY_HOOKS)[number]> & {
+  /** Called once Aedes exists (to publish reports, disconnect revoked clients). */
+  attach?(aedes: Aedes): void;
+  /** Told when the packet guard closed a connection. */
+  onViolation?(client: Client | undefined, violation: GuardViolation): void;
+  stats?(): unknown;
+  close?(): void;
+};
 
 export interface BrokerOptions {
   host?: string;
@@ -20,8 +34,12 @@ export interface BrokerOptions {
   wsPort?: number | undefined;
   logger?: Logger;
   policy?: BrokerPolicy;
-  /** Milliseconds a new connection has to send CONNECT. */
+  /** Milliseconds a new connection has to send CONNECT (default 5 s; Aedes' own is 30 s). */
   connectTimeoutMs?: number;
+  /** Largest PUBLISH payload; bigger packets close the connection before they are buffered. Default 16 KiB. */
+  maxPayloadBytes?: number;
+  /** MQTT over TLS (8883) with this PEM certificate chain and key; undefined = no TLS listener. */
+  tls?: { port: number; cert: string | Buffer; key: string | Buffer } | undefined;
   /** Aedes persistence / mq (e.g. aedes-persistence-redis); default in memory. */
   persistence?: unknown;
   mq?: unknown;
@@ -32,24 +50,48 @@ export interface Broker {
   host: string;
   port: number;
   wsPort: number | undefined;
+  tlsPort: number | undefined;
   /** `mqtt://host:port`, for clients. */
   url: string;
   wsUrl: string | undefined;
+  /** `mqtts://host:port` when TLS is on. */
+  tlsUrl: string | undefined;
   connectedClients(): number;
+  /** Connections the packet guard closed, by reason, and the policy's own counters. */
+  securityStats(): { guard: Record<string, number>; policy: unknown };
   close(): Promise<void>;
 }
 
 export async function createBroker(options: BrokerOptions = {}): Promise<Broker> {
   const log = options.logger ?? createSilentLogger();
   const host = options.host ?? '127.0.0.1';
+  const policyHooks: Partial<AedesOptions> = {};
+  for (const hook of POLICY_HOOKS) {
+    const fn = options.policy?.[hook];
+    if (fn) (policyHooks as Record<string, unknown>)[hook] = fn;
+  }
   const aedes = await Aedes.createBroker({
-    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    connectTimeout: options.connectTimeoutMs ?? 5_000,
     // A stalled subscriber must not block delivery to everyone else.
     drainTimeout: 30_000,
     ...(options.persistence ? { persistence: options.persistence } : {}),
     ...(options.mq ? { mq: options.mq } : {}),
-    ...(options.policy ?? {}),
+    ...policyHooks,
   });
+  options.policy?.attach?.(aedes);
+
+  const limits = packetLimitsFor(options.maxPayloadBytes ?? 16 * 1024);
+  const guardCounts: Record<string, number> = {};
+  /** Guards a new connection, then hands it to Aedes. */
+  const accept = (stream: Duplex, request?: Parameters<Aedes['handle']>[1]) => {
+    let client: Client | undefined;
+    guardConnection(stream, limits, (violation) => {
+      guardCounts[violation.reason] = (guardCounts[violation.reason] ?? 0) + 1;
+      log.info({ clientId: client?.id, ...violation, topic: undefined }, 'connection closed by the packet guard');
+      options.policy?.onViolation?.(client, violation);
+    });
+    client = aedes.handle(stream, request);
+  };
 
   aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'));
   aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'client disconnected'));
@@ -58,7 +100,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
   aedes.on('keepaliveTimeout', (client) => log.info({ clientId: client.id }, 'client keepalive timeout'));
 
   // noDelay: without it Nagle + delayed ACK put ~44 ms on every QoS 1 round trip (FIELD-NOTES).
-  const tcpServer = createTcpServer({ noDelay: true }, aedes.handle);
+  const tcpServer = createTcpServer({ noDelay: true }, (socket) => accept(socket));
   const port = await listen(tcpServer, options.port ?? 1883, host);
 
   let httpServer: HttpServer | undefined;
@@ -68,16 +110,29 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     httpServer = createHttpServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect with an MQTT client\n');
     });
-    wss = new WebSocketServer({ server: httpServer, perMessageDeflate: false });
+    // ws buffers a whole frame before handing it on: cap frames at the largest packet we accept.
+    wss = new WebSocketServer({ server: httpServer, perMessageDeflate: false, maxPayload: limits.maxConnectBytes + 65_546 });
     wss.on('connection', (socket, request) => {
       const stream = createWebSocketStream(socket);
       stream.on('error', () => socket.terminate());
-      aedes.handle(stream, request);
+      accept(stream, request);
     });
     wsPort = await listen(httpServer, options.wsPort, host);
   }
 
-  log.info({ host, port, wsPort }, 'broker listening');
+  let tlsServer: TlsServer | undefined;
+  let tlsPort: number | undefined;
+  if (options.tls) {
+    tlsServer = createTlsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, (socket) => {
+      socket.setNoDelay(true);
+      accept(socket);
+    });
+    // A failed handshake is the client's problem, not a broker error.
+    tlsServer.on('tlsClientError', (error) => log.debug({ err: error.message }, 'TLS handshake failed'));
+    tlsPort = await listen(tlsServer, options.tls.port, host);
+  }
+
+  log.info({ host, port, wsPort, tlsPort, security: (options.policy as { mode?: string } | undefined)?.mode ?? 'default hooks' }, 'broker listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -85,18 +140,26 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     host,
     port,
     wsPort,
+    tlsPort,
     url: `mqtt://${host}:${port}`,
     wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}`,
+    tlsUrl: tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`,
     connectedClients: () => aedes.connectedClients,
+    securityStats: () => ({ guard: { ...guardCounts }, policy: options.policy?.stats?.() }),
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        options.policy?.close?.();
         wss?.clients.forEach((socket) => socket.terminate());
         await Promise.all([
           closeServer(tcpServer),
+          tlsServer ? closeServer(tlsServer) : Promise.resolve(),
           httpServer ? closeServer(httpServer) : Promise.resolve(),
           wss ? new Promise<void>((resolve) => wss.close(() => resolve())) : Promise.resolve(),
         ]);
+        // A durable persistence (persistence-file.ts) makes its last changes durable and closes its files.
+        const persistence = options.persistence as { close?: () => Promise<void> } | undefined;
+        if (typeof persistence?.close === 'function') await persistence.close();
         log.info('broker closed');
       })();
       return closing;
@@ -104,7 +167,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
   };
 }
 
-function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {
+function listen(server: TcpServer | HttpServer | TlsServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -114,7 +177,7 @@ function listen(server: TcpServer | HttpServer, port: number, host: string): Pro
   });
 }
 
-function closeServer(server: TcpServer | HttpServer): Promise<void> {
+function closeServer(server: TcpServer | HttpServer | TlsServer): Promise<void> {
   return new Promise((resolve) => {
     if ('closeAllConnections' in server) server.closeAllConnections();
     server.close(() => resolve());

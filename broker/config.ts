@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LogLevelSchema, portSchema } from '../common/config.ts';
+import { LogLevelSchema, booleanSchema, byteSizeSchema, optionalPortSchema, portSchema } from '../common/config.ts';
 
 export const BrokerConfigSchema = z.object({
   MQTT_HOST: z.string().default('127.0.0.1'),
@@ -7,7 +7,42 @@ export const BrokerConfigSchema = z.object({
   /** MQTT over WebSocket; set MQTT_WS_ENABLED=false to turn it off. */
   MQTT_WS_PORT: portSchema(8083),
   MQTT_WS_ENABLED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
-  MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
+  /**
+   * Security (docs: issue 3). Off by default: devices authenticate with their registry secret
+   * (DATA_DIR/registry.json), services with credentials derived from SERVICE_TOKEN.
+   * `true` makes a plain, open MQTT 3.1.1 broker for protocol tests and demos.
+   */
+  MQTT_ALLOW_ANONYMOUS: booleanSchema(false),
+  SERVICE_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
+  /** Largest PUBLISH payload; a bigger packet closes the connection before it is buffered. */
+  MAX_PAYLOAD_BYTES: byteSizeSchema(16 * 1024),
+  /** Per-device message rate (sustained per second, and burst); 0 turns the limit off. */
+  MQTT_DEVICE_RATE_PER_S: z.coerce.number().min(0).max(100_000).default(10),
+  MQTT_DEVICE_BURST: z.coerce.number().int().min(1).max(1_000_000).default(50),
+  /** MQTT over TLS: listens when both a certificate and a key (PEM files) are given. */
+  MQTT_TLS_PORT: portSchema(8883),
+  MQTT_TLS_CERT: z.string().optional(),
+  MQTT_TLS_KEY: z.string().optional(),
+  /**
+   * Where sessions and queued QoS 1 messages live: `file` (journal + snapshot under
+   * DATA_DIR/broker, survives a broker restart or crash) or `memory` (lost on restart).
+   */
+  BROKER_PERSISTENCE: z.enum(['file', 'memory']).default('file'),
+  DATA_DIR: z.string().default('.data'),
+  BROKER_PERSISTENCE_DIR: z.string().optional(),
+  BROKER_PERSISTENCE_FSYNC: booleanSchema(true),
+  BROKER_JOURNAL_COMPACT_BYTES: byteSizeSchema(64 * 1024 ** 2),
+  /** /metrics, /healthz, /readyz of the broker; `off` for none. */
+  BROKER_HTTP_HOST: z.string().default('127.0.0.1'),
+  BROKER_HTTP_PORT: optionalPortSchema(9102),
   LOG_LEVEL: LogLevelSchema,
 });
 export type BrokerConfig = z.infer<typeof BrokerConfigSchema>;
+
+/** Cross-field rules zod cannot express per variable; returns the problems, named by variable. */
+export function brokerConfigProblems(config: BrokerConfig): string[] {
+  const problems: string[] = [];
+  if (Boolean(config.MQTT_TLS_CERT) !== Boolean(config.MQTT_TLS_KEY)) problems.push('MQTT_TLS_CERT and MQTT_TLS_KEY: set both or neither');
+  return problems;
+}

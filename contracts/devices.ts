@@ -58,3 +58,37 @@ export type DeviceWithSecret = z.infer<typeof DeviceWithSecretSchema>;
 
 export const DeviceListResponseSchema = z.object({ devices: z.array(DeviceRecordSchema) });
 export type DeviceListResponse = z.infer<typeof DeviceListResponseSchema>;
+
+/**
+ * API keys for the REST API and the live feed, sent as `Authorization: Bearer <token>`
+ * (socket.io: handshake `auth: { token }`). `reader` reads readings, devices and the live
+ * feed; `admin` may also register devices and manage keys. Created by an admin; the token
+ * is shown once and stored only as a hash.
+ */
+export const API_KEY_ROLES = ['reader', 'admin'] as const;
+export const ApiKeyRoleSchema = z.enum(API_KEY_ROLES);
+export type ApiKeyRole = z.infer<typeof ApiKeyRoleSchema>;
+
+export const ApiKeyRecordSchema = z.object({
+  id: z.string().describe('public key id (the token starts with slk_{id}_)'),
+  name: z.string().min(1).max(100).describe('who or what the key is for'),
+  role: ApiKeyRoleSchema,
+  createdAt: z.iso.datetime(),
+});
+export type ApiKeyRecord = z.infer<typeof ApiKeyRecordSchema>;
+
+export const CreateApiKeyRequestSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  role: ApiKeyRoleSchema.default('reader'),
+});
+export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequestSchema>;
+
+/** Returned once, at creation: the only time the token is shown. */
+export const ApiKeyWithTokenSchema = z.object({
+  key: ApiKeyRecordSchema,
+  token: z.string().describe('bearer token; shown once, store it now'),
+});
+export type ApiKeyWithToken = z.infer<typeof ApiKeyWithTokenSchema>;
+
+export const ApiKeyListResponseSchema = z.object({ keys: z.array(ApiKeyRecordSchema) });
+export type ApiKeyListResponse = z.infer<typeof ApiKeyListResponseSchema>;

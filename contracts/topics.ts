@@ -8,6 +8,9 @@
  * Internal topics (written only by the ingest service; devices may neither read nor write):
  *   $lab/live/v1/reading/{kind}/{deviceId}   the validated, normalised reading (LiveReading JSON)
  *   $lab/live/v1/rejected/{kind}/{deviceId}  a rejection (Rejection JSON)
+ *   $lab/broker/v1/rejected/{kind}/{deviceId}  a message the broker itself refused (rate limit,
+ *                                              size, foreign topic): Rejection JSON, for ingest to
+ *                                              store and report like its own rejections
  * The `$` prefix keeps them out of `#` subscriptions [MQTT-4.7.2-1], so a device that
  * subscribed to a wildcard never sees them.
  */
@@ -16,15 +19,29 @@ import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from './readings.t
 
 export const TOPIC_ROOT = 'lab/v1';
 export const LIVE_ROOT = '$lab/live/v1';
+/** Rejections decided by the broker (written only by the broker itself). */
+export const BROKER_REJECTION_ROOT = '$lab/broker/v1/rejected';
+/** What ingest subscribes to, besides the reading topics, to store the broker's rejections. */
+export const BROKER_REJECTION_SUBSCRIPTION = `${BROKER_REJECTION_ROOT}/#`;
 
 /**
  * What ingest subscribes to: everything under the device root, so a message on a malformed
- * topic (`lab/v1/air/a/b`) is still caught and explained; ingest skips the `/rejected`
- * topics it publishes itself.
+ * topic (`lab/v1/air/a/b`) is still caught and explained (ingest skips the `/rejected`
+ * topics it publishes itself), and the broker's own rejections (rate limit, size, foreign
+ * topic), which ingest stores and reports like its own.
  */
-export const READING_SUBSCRIPTIONS: readonly string[] = [`${TOPIC_ROOT}/#`];
+export const READING_SUBSCRIPTIONS: readonly string[] = [`${TOPIC_ROOT}/#`, BROKER_REJECTION_SUBSCRIPTION];
 /** What the API subscribes to for live push. */
 export const LIVE_SUBSCRIPTION = `${LIVE_ROOT}/#`;
+
+export function buildBrokerRejectionTopic(kind: ReadingKind, deviceId: string): string {
+  return `${BROKER_REJECTION_ROOT}/${kind}/${deviceId}`;
+}
+
+/** True for a topic under the broker's rejection root. */
+export function isBrokerRejectionTopic(topic: string): boolean {
+  return topic.startsWith(`${BROKER_REJECTION_ROOT}/`);
+}
 
 export function buildReadingTopic(kind: ReadingKind, deviceId: string): string {
   return `${TOPIC_ROOT}/${kind}/${deviceId}`;

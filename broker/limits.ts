@@ -1,0 +1,315 @@
+/**
+ * Broker limits that Aedes does not have: a packet-size guard on every connection, a
+ * per-device message rate limit, and a throttled reporter that turns what the broker
+ * refuses into stored, reported rejections.
+ *
+ * The packet guard. Aedes has no maximum packet size: mqtt-packet buffers a packet until
+ * it is complete, whatever its announced length (up to 256 MB), and it does so before any
+ * authentication (FIELD-NOTES: two unauthenticated sockets streaming 100 MB each grew the
+ * broker by ~198 MB). The guard sits on the connection's `read()`, which Aedes calls on
+ * every 'readable' before handing the bytes to its parser, and follows the MQTT framing
+ * itself: the fixed header's remaining length [MQTT-2.2.3] says how big each packet will be
+ * before its body arrives, and a PUBLISH's topic length (the next two bytes) gives the
+ * payload size. A packet over its limit closes the connection on its first bytes, so
+ * memory per connection stays at one socket read (≤ 64 KiB) whatever the client announces.
+ * It also requires CONNECT to be the first packet [MQTT-3.1.0-1] and refuses packet types
+ * only a server may send. Overriding `read` on the instance costs no extra stream hop.
+ */
+import type { Duplex } from 'node:stream';
+import type { ReadingKind, Rejection, RejectionReason } from '../contracts/index.ts';
+import { REJECTION_EXCERPT_CHARS, REJECTION_REASONS } from '../contracts/index.ts';
+
+export interface PacketLimits {
+  /** Largest PUBLISH payload, bytes (MAX_PAYLOAD_BYTES, default 16 KiB). */
+  maxPayloadBytes: number;
+  /** Largest CONNECT packet (ids, credentials, will) — what an unauthenticated client may make us hold. */
+  maxConnectBytes: number;
+  /** Largest SUBSCRIBE / UNSUBSCRIBE packet. */
+  maxControlBytes: number;
+}
+
+export const DEFAULT_PACKET_LIMITS: PacketLimits = {
+  maxPayloadBytes: 16 * 1024,
+  maxConnectBytes: 16 * 1024 + 2048,
+  maxControlBytes: 16 * 1024,
+};
+
+export function packetLimitsFor(maxPayloadBytes: number): PacketLimits {
+  // A will message carries a payload too; credentials and ids need well under 2 KiB.
+  return { maxPayloadBytes, maxConnectBytes: maxPayloadBytes + 2048, maxControlBytes: DEFAULT_PACKET_LIMITS.maxControlBytes };
+}
+
+export type GuardViolationReason =
+  | 'CONNECT_NOT_FIRST'
+  | 'CONNECT_TOO_LARGE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'PACKET_TOO_LARGE'
+  | 'PACKET_NOT_ALLOWED'
+  | 'MALFORMED_LENGTH';
+
+export interface GuardViolation {
+  reason: GuardViolationReason;
+  /** MQTT control packet type (1 CONNECT, 3 PUBLISH, …). */
+  packetType: number;
+  remainingLength?: number;
+  payloadBytes?: number;
+  /** The PUBLISH topic, when its bytes had arrived. */
+  topic?: string;
+}
+
+const CONNECT = 1;
+const PUBLISH = 3;
+const SUBSCRIBE = 8;
+const UNSUBSCRIBE = 10;
+/** Packets a client never sends: reserved (0, 15) and server-to-client (CONNACK, SUBACK, UNSUBACK, PINGRESP). */
+const SERVER_ONLY = new Set([0, 2, 9, 11, 13, 15]);
+/** PUBACK, PUBREC, PUBREL, PUBCOMP, PINGREQ, DISCONNECT carry at most a message id (3.1.1). */
+const SMALL_PACKET_BYTES = 64;
+
+/** Tracks MQTT framing across chunks; returns the first violation, if any. */
+export function createPacketScanner(limits: PacketLimits): (chunk: Uint8Array) => GuardViolation | undefined {
+  let phase: 'header' | 'length' | 'topic-length' | 'body' = 'header';
+  let type = 0;
+  let flags = 0;
+  let remaining = 0;
+  let multiplier = 1;
+  let lengthBytes = 0;
+  let topicHigh = -1;
+  let toSkip = 0;
+  let packets = 0;
+
+  function skip(bytes: number): void {
+    toSkip = bytes;
+    phase = bytes > 0 ? 'body' : 'header';
+  }
+
+  function checkHeader(): GuardViolation | undefined {
+    const base = { packetType: type, remainingLength: remaining };
+    if (packets === 0 && type !== CONNECT) return { reason: 'CONNECT_NOT_FIRST', ...base };
+    if (SERVER_ONLY.has(type)) return { reason: 'PACKET_NOT_ALLOWED', ...base };
+    if (type === CONNECT) return remaining > limits.maxConnectBytes ? { reason: 'CONNECT_TOO_LARGE', ...base } : undefined;
+    if (type === PUBLISH) {
+      // Topic (2 + ≤ 65,535 bytes) + message id (2) + payload: the exact payload size needs the topic length.
+      return remaining > limits.maxPayloadBytes + 65_539 ? { reason: 'PAYLOAD_TOO_LARGE', ...base, payloadBytes: remaining } : undefined;
+    }
+    if (type === SUBSCRIBE || type === UNSUBSCRIBE) return remaining > limits.maxControlBytes ? { reason: 'PACKET_TOO_LARGE', ...base } : undefined;
+    return remaining > SMALL_PACKET_BYTES ? { reason: 'PACKET_TOO_LARGE', ...base } : undefined;
+  }
+
+  return (chunk) => {
+    let i = 0;
+    while (i < chunk.length) {
+      switch (phase) {
+        case 'body': {
+          const n = Math.min(toSkip, chunk.length - i);
+          i += n;
+          toSkip -= n;
+          if (toSkip === 0) phase = 'header';
+          break;
+        }
+        case 'header': {
+          const byte = chunk[i++]!;
+          type = byte >> 4;
+          flags = byte & 0x0f;
+          remaining = 0;
+          multiplier = 1;
+          lengthBytes = 0;
+          phase = 'length';
+          break;
+        }
+        case 'length': {
+          const byte = chunk[i++]!;
+          remaining += (byte & 0x7f) * multiplier;
+          multiplier *= 128;
+          lengthBytes += 1;
+          if (byte & 0x80) {
+            // [MQTT-2.2.3] the remaining length is at most four bytes.
+            if (lengthBytes >= 4) return { reason: 'MALFORMED_LENGTH', packetType: type };
+            break;
+          }
+          const violation = checkHeader();
+          if (violation) return violation;
+          packets += 1;
+          if (type === PUBLISH && remaining >= 2) {
+            topicHigh = -1;
+            phase = 'topic-length';
+          } else skip(remaining);
+          break;
+        }
+        case 'topic-length': {
+          const byte = chunk[i++]!;
+          if (topicHigh < 0) {
+            topicHigh = byte;
+            break;
+          }
+          const topicLength = topicHigh * 256 + byte;
+          const qos = (flags >> 1) & 0x03;
+          const payloadBytes = remaining - 2 - topicLength - (qos > 0 ? 2 : 0);
+          if (payloadBytes > limits.maxPayloadBytes) {
+            const topic = i + topicLength <= chunk.length ? Buffer.from(chunk.buffer, chunk.byteOffset + i, topicLength).toString('utf8') : undefined;
+            return { reason: 'PAYLOAD_TOO_LARGE', packetType: type, remainingLength: remaining, payloadBytes, ...(topic === undefined ? {} : { topic }) };
+          }
+          skip(remaining - 2);
+          break;
+        }
+      }
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Puts the packet guard on a connection (TCP, TLS or WebSocket stream) before Aedes reads
+ * from it. On a violation the connection is destroyed and `onViolation` told why.
+ */
+export function guardConnection(stream: Duplex, limits: PacketLimits, onViolation: (violation: GuardViolation) => void): void {
+  const scan = createPacketScanner(limits);
+  const read = stream.read.bind(stream);
+  let violated = false;
+  stream.read = function guardedRead(size?: number) {
+    const chunk: unknown = read(size);
+    if (violated || chunk === null || !(chunk instanceof Uint8Array)) return violated ? null : chunk;
+    const violation = scan(chunk);
+    if (!violation) return chunk;
+    violated = true;
+    try {
+      onViolation(violation);
+    } finally {
+      stream.destroy();
+    }
+    return null;
+  };
+}
+
+/** Token buckets per key (device id): `ratePerSecond` sustained, `burst` at once. */
+export interface RateLimiter {
+  /** Takes one token; false when the key is over its rate. */
+  take(key: string): boolean;
+  size(): number;
+}
+
+export function createRateLimiter(options: { ratePerSecond: number; burst: number; now?: () => number; maxKeys?: number }): RateLimiter {
+  const now = options.now ?? Date.now;
+  const maxKeys = options.maxKeys ?? 1_000_000;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+
+  function prune(t: number): void {
+    // Full buckets carry no information: forgetting them changes nothing.
+    for (const [key, bucket] of buckets) {
+      if (bucket.tokens + ((t - bucket.at) / 1000) * options.ratePerSecond >= options.burst) buckets.delete(key);
+    }
+  }
+
+  return {
+    take(key) {
+      const t = now();
+      let bucket = buckets.get(key);
+      if (!bucket) {
+        if (buckets.size >= maxKeys) prune(t);
+        bucket = { tokens: options.burst, at: t };
+        buckets.set(key, bucket);
+      } else {
+        bucket.tokens = Math.min(options.burst, bucket.tokens + ((t - bucket.at) / 1000) * options.ratePerSecond);
+        bucket.at = t;
+      }
+      if (bucket.tokens < 1) return false;
+      bucket.tokens -= 1;
+      return true;
+    },
+    size: () => buckets.size,
+  };
+}
+
+export interface BrokerRejectionInput {
+  reason: RejectionReason;
+  kind: ReadingKind;
+  deviceId: string;
+  /** The topic the device used (sanitised before it is reported). */
+  topic: string;
+  payload?: Uint8Array;
+  size: number;
+  detail: string;
+}
+
+export interface RejectionReporter {
+  /** Counts a refused message and reports it (at most once per device and reason per interval). */
+  report(input: BrokerRejectionInput): void;
+  counts(): Partial<Record<RejectionReason, number>>;
+  close(): void;
+}
+
+/** Replaces control characters and U+0000 so a hostile topic cannot corrupt logs or line protocol. */
+export function sanitiseForReport(text: string, maxLength = 512): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd').slice(0, maxLength);
+}
+
+/**
+ * Turns refused messages into Rejection documents. A device over its rate limit may send
+ * thousands of messages a second; storing one rejection per message would hand the flood
+ * on to InfluxDB, so each (device, reason) is reported at most once per `intervalMs`, and
+ * every report says how many messages it covers. Every refused message is counted.
+ */
+export function createRejectionReporter(options: {
+  publish: (rejection: Rejection) => void;
+  intervalMs?: number;
+  now?: () => number;
+}): RejectionReporter {
+  const intervalMs = options.intervalMs ?? 1_000;
+  const now = options.now ?? Date.now;
+  const counts: Partial<Record<RejectionReason, number>> = {};
+  const pending = new Map<string, { input: BrokerRejectionInput; suppressed: number; timer: NodeJS.Timeout | undefined; lastAt: number }>();
+  let closed = false;
+
+  function emit(input: BrokerRejectionInput, covers: number): void {
+    const message = covers > 1 ? `${input.detail} (${covers} messages refused since the last report)` : input.detail;
+    const excerpt = input.payload ? Buffer.from(input.payload.subarray(0, REJECTION_EXCERPT_CHARS * 4)).toString('utf8').slice(0, REJECTION_EXCERPT_CHARS) : '';
+    options.publish({
+      reason: input.reason,
+      message,
+      issues: [{ path: '', code: input.reason, message: REJECTION_REASONS[input.reason] }],
+      kind: input.kind,
+      deviceId: input.deviceId,
+      topic: sanitiseForReport(input.topic),
+      receivedAt: new Date(now()).toISOString(),
+      excerpt: sanitiseForReport(excerpt, REJECTION_EXCERPT_CHARS),
+      size: input.size,
+    });
+  }
+
+  return {
+    report(input) {
+      counts[input.reason] = (counts[input.reason] ?? 0) + 1;
+      if (closed) return;
+      const key = `${input.deviceId}\u0000${input.reason}`;
+      const t = now();
+      const entry = pending.get(key);
+      if (!entry || t - entry.lastAt >= intervalMs) {
+        if (entry?.timer) clearTimeout(entry.timer);
+        const covers = 1 + (entry?.suppressed ?? 0);
+        pending.set(key, { input, suppressed: 0, timer: undefined, lastAt: t });
+        if (pending.size > 10_000) {
+          for (const [k, e] of pending) if (!e.timer && t - e.lastAt >= intervalMs) pending.delete(k);
+        }
+        emit(input, covers);
+        return;
+      }
+      entry.suppressed += 1;
+      entry.input = input;
+      entry.timer ??= setTimeout(() => {
+        entry.timer = undefined;
+        if (entry.suppressed === 0 || closed) return;
+        const covers = entry.suppressed;
+        entry.suppressed = 0;
+        entry.lastAt = now();
+        emit(entry.input, covers);
+      }, Math.max(1, intervalMs - (t - entry.lastAt)));
+      entry.timer.unref?.();
+    },
+    counts: () => ({ ...counts }),
+    close() {
+      closed = true;
+      for (const entry of pending.values()) if (entry.timer) clearTimeout(entry.timer);
+      pending.clear();
+    },
+  };
+}

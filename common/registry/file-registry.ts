@@ -1,0 +1,543 @@
+/**
+ * The default device registry: one JSON file (`DATA_DIR/registry.json`, mode 0600) that
+ * the broker, ingest and the API all read, so it needs no server.
+ *
+ * Crash safety: every change writes the whole document to a temporary file in the same
+ * directory, fsyncs it, renames it over the old one and fsyncs the directory (rename is
+ * atomic on POSIX file systems), so a crash at any point leaves either the old or the new
+ * file, never a torn one. Leftover temporary files of dead processes are removed on open.
+ *
+ * Concurrency: changes within a process go through one queue; changes from several
+ * processes (API + `npm run devices -- --data-dir`) take an exclusive lock file and re-read
+ * the document before applying theirs, so nothing is lost. Hash work (scrypt) happens
+ * before a change enters the queue, so the queue holds only fast work.
+ *
+ * Other processes see a change by polling the file's identity (inode, mtime, size) every
+ * `pollIntervalMs` (250 ms by default; the contract promises the broker sees API changes
+ * within a second). Polling a stat is one syscall and, unlike inotify, survives the
+ * rename-replace and works on every file system.
+ *
+ * Lookups by id go through Maps only: client ids such as `__proto__` have been a bug class
+ * in MQTT brokers (GHSA-52qw-whmv-87c5), and such ids are refused at registration anyway.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { z } from 'zod';
+import {
+  ApiKeyRecordSchema,
+  CreateApiKeyRequestSchema,
+  CreateDeviceRequestSchema,
+  DeviceRecordSchema,
+  UpdateDeviceRequestSchema,
+  type ApiKeyRecord,
+  type ApiKeyWithToken,
+  type CreateApiKeyRequest,
+  type CreateDeviceRequest,
+  type DeviceRecord,
+  type DeviceWithSecret,
+  type UpdateDeviceRequest,
+} from '../../contracts/index.ts';
+import { AppError } from '../errors.ts';
+import type { RegistryTags } from '../influx-schema.ts';
+import type { Logger } from '../logger.ts';
+import { createSilentLogger } from '../logger.ts';
+import { createSecretVerifier, generateSecret, hashSecret, isSecretHash, sha256Hex, type SecretVerifierOptions } from './secrets.ts';
+import type { DeviceRegistry, RegistryChange, VerifyResult } from './types.ts';
+
+export const REGISTRY_FILE_NAME = 'registry.json';
+
+const StoredDeviceSchema = DeviceRecordSchema.extend({
+  secretHash: z.string().refine(isSecretHash, 'not a scrypt hash'),
+  secretVersion: z.number().int().min(1),
+});
+type StoredDevice = z.infer<typeof StoredDeviceSchema>;
+
+const StoredApiKeySchema = ApiKeyRecordSchema.extend({ tokenHash: z.string().regex(/^[0-9a-f]{64}$/) });
+type StoredApiKey = z.infer<typeof StoredApiKeySchema>;
+
+const RegistryFileSchema = z.object({
+  format: z.literal('streetlab-registry'),
+  version: z.literal(1),
+  revision: z.number().int().min(0),
+  updatedAt: z.iso.datetime(),
+  devices: z.array(StoredDeviceSchema),
+  apiKeys: z.array(StoredApiKeySchema),
+});
+type RegistryFile = z.infer<typeof RegistryFileSchema>;
+
+interface State {
+  revision: number;
+  devices: Map<string, StoredDevice>;
+  apiKeys: Map<string, StoredApiKey>;
+}
+
+interface FileIdentity {
+  ino: number;
+  mtimeMs: number;
+  size: number;
+}
+
+/** Ids that name prototype members, and the prefix reserved for service client ids. */
+const RESERVED_IDS = new Set(['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf']);
+export const RESERVED_ID_PREFIX = 'streetlab-';
+
+const API_KEY_TOKEN = /^slk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+export interface FileRegistryOptions {
+  /** The registry lives in `dataDir/registry.json`… */
+  dataDir?: string;
+  /** …or exactly here (takes precedence). */
+  file?: string;
+  /** How often other processes' changes are looked for; default 250 ms. 0 = never (tests). */
+  pollIntervalMs?: number;
+  /** How long to wait for another process's lock before failing; default 10 s. */
+  lockTimeoutMs?: number;
+  verifier?: SecretVerifierOptions;
+  logger?: Logger;
+  now?: () => number;
+  /** scrypt cost for new hashes (tests may lower it; verification reads it from each hash). */
+  scrypt?: { N?: number; r?: number; p?: number };
+  /** Fault injection for crash tests: runs after the temporary file is synced, before the rename. */
+  beforeRename?: (temporaryFile: string) => void | Promise<void>;
+}
+
+export interface FileRegistry extends DeviceRegistry {
+  readonly file: string;
+  /** The document's revision (increments on every change). */
+  revision(): number;
+  /** Re-reads the file now if it changed on disk (what the poller does). */
+  refresh(): Promise<void>;
+}
+
+function emptyState(): State {
+  return { revision: 0, devices: new Map(), apiKeys: new Map() };
+}
+
+function toPublic(device: StoredDevice): DeviceRecord {
+  const { secretHash: _hash, secretVersion: _version, ...record } = device;
+  return record;
+}
+
+function toPublicKey(key: StoredApiKey): ApiKeyRecord {
+  return { id: key.id, name: key.name, role: key.role, createdAt: key.createdAt };
+}
+
+function sameIdentity(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
+  return a !== undefined && b !== undefined && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size;
+}
+
+function validationMessage(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function openFileRegistry(options: FileRegistryOptions): Promise<FileRegistry> {
+  const configured = options.file ?? (options.dataDir !== undefined ? join(options.dataDir, REGISTRY_FILE_NAME) : undefined);
+  if (!configured) throw new AppError('CONFIG_INVALID', 'the file registry needs dataDir or file');
+  const file: string = configured;
+  const dir = dirname(file);
+  const lockFile = `${file}.lock`;
+  const log = options.logger ?? createSilentLogger();
+  const now = options.now ?? Date.now;
+  const pollIntervalMs = options.pollIntervalMs ?? 250;
+  const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+  const verifier = createSecretVerifier(options.verifier);
+  const listeners = new Set<(change: RegistryChange) => void>();
+
+  let state = emptyState();
+  let tags = new Map<string, RegistryTags>();
+  let known: FileIdentity | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  function adopt(next: State): void {
+    state = next;
+    const nextTags = new Map<string, RegistryTags>();
+    for (const device of next.devices.values()) {
+      nextTags.set(device.id, { owner: device.owner, ...(device.site ? { site: device.site } : {}) });
+    }
+    tags = nextTags;
+  }
+
+  function emit(change: RegistryChange): void {
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        log.error({ err: error }, 'registry change listener failed');
+      }
+    }
+  }
+
+  async function identityOf(): Promise<FileIdentity | undefined> {
+    try {
+      const s = await stat(file);
+      return { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async function readState(): Promise<{ state: State; identity: FileIdentity | undefined }> {
+    // Stat before reading: if the file is replaced in between, the next poll sees a newer identity.
+    const identity = await identityOf();
+    if (!identity) return { state: emptyState(), identity };
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyState(), identity: undefined };
+      throw error;
+    }
+    let parsed: RegistryFile;
+    try {
+      parsed = RegistryFileSchema.parse(JSON.parse(text));
+    } catch (error) {
+      const detail = error instanceof z.ZodError ? validationMessage(error) : String(error);
+      throw new AppError('INTERNAL', `the device registry ${file} is not valid: ${detail}`, { cause: error });
+    }
+    const devices = new Map<string, StoredDevice>();
+    for (const device of parsed.devices) devices.set(device.id, device);
+    const apiKeys = new Map<string, StoredApiKey>();
+    for (const key of parsed.apiKeys) apiKeys.set(key.id, key);
+    return { state: { revision: parsed.revision, devices, apiKeys }, identity };
+  }
+
+  /** Adopts the file's content if it changed since we last read or wrote it. */
+  async function syncFromDisk(): Promise<boolean> {
+    const identity = await identityOf();
+    if (identity === undefined && known === undefined) return false;
+    if (sameIdentity(identity, known)) return false;
+    const loaded = await readState();
+    known = loaded.identity;
+    if (loaded.state.revision === state.revision && loaded.identity !== undefined && state.revision !== 0) {
+      // Same document (e.g. touched); still adopt it so both sides agree.
+      adopt(loaded.state);
+      return false;
+    }
+    adopt(loaded.state);
+    return true;
+  }
+
+  async function removeStaleTemporaries(): Promise<void> {
+    const prefix = `${basename(file)}.tmp-`;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const pid = Number(name.slice(prefix.length).split('-')[0]);
+      if (Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid)) continue;
+      if (pid === process.pid) continue;
+      await unlink(join(dir, name)).catch(() => {});
+      log.warn({ file: join(dir, name) }, 'removed an unfinished registry write left by a crashed process');
+    }
+  }
+
+  async function withLock<T>(work: () => Promise<T>): Promise<T> {
+    await mkdir(dir, { recursive: true });
+    const deadline = Date.now() + lockTimeoutMs;
+    for (;;) {
+      try {
+        const handle = await open(lockFile, 'wx', 0o600);
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        // A lock whose owner died (crash) would block every writer forever: break it.
+        const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
+        const age = await stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
+        if ((Number.isInteger(holder) && holder > 0 && !isProcessAlive(holder)) || age > 30_000) {
+          await unlink(lockFile).catch(() => {});
+          continue;
+        }
+        if (Date.now() > deadline) {
+          throw new AppError('STORE_UNAVAILABLE', `the device registry is locked by process ${holder} (${lockFile})`, { retryable: true });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 15));
+      }
+    }
+    try {
+      return await work();
+    } finally {
+      await unlink(lockFile).catch(() => {});
+    }
+  }
+
+  async function writeAtomically(next: State): Promise<void> {
+    const document: RegistryFile = {
+      format: 'streetlab-registry',
+      version: 1,
+      revision: next.revision,
+      updatedAt: new Date(now()).toISOString(),
+      devices: [...next.devices.values()].sort((a, b) => a.id.localeCompare(b.id)),
+      apiKeys: [...next.apiKeys.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+    };
+    const temporary = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const handle = await open(temporary, 'wx', 0o600);
+    let written: FileIdentity;
+    try {
+      try {
+        await handle.writeFile(`${JSON.stringify(document, null, 2)}\n`);
+        await handle.sync();
+        // Taken from our own file, not the path: a rename keeps inode and mtime, and a stat of
+        // the path after the rename could already see another process's newer file.
+        const s = await handle.stat();
+        written = { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
+      } finally {
+        await handle.close();
+      }
+      await options.beforeRename?.(temporary);
+      await rename(temporary, file);
+    } catch (error) {
+      await unlink(temporary).catch(() => {});
+      throw error;
+    }
+    // The rename is durable only once the directory entry is on disk.
+    const dirHandle = await open(dir, 'r');
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+    known = written;
+  }
+
+  function cloneState(source: State): State {
+    return { revision: source.revision, devices: new Map(source.devices), apiKeys: new Map(source.apiKeys) };
+  }
+
+  /** Runs `change` on a copy of the freshest document and persists it, one change at a time. */
+  function mutate<T>(change: (draft: State) => { result: T; event: RegistryChange | undefined }): Promise<T> {
+    if (closed) return Promise.reject(new AppError('INTERNAL', 'the device registry is closed'));
+    const run = queue.then(() =>
+      withLock(async () => {
+        await syncFromDisk();
+        const draft = cloneState(state);
+        const { result, event } = change(draft);
+        draft.revision = state.revision + 1;
+        await writeAtomically(draft);
+        adopt(draft);
+        if (event) emit(event);
+        return result;
+      }),
+    );
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  function checkNewId(id: string): void {
+    if (RESERVED_IDS.has(id)) throw new AppError('BAD_REQUEST', `id: "${id}" is reserved`);
+    if (id.startsWith(RESERVED_ID_PREFIX)) throw new AppError('BAD_REQUEST', `id: ids starting with "${RESERVED_ID_PREFIX}" are reserved for services`);
+  }
+
+  function mustGet(draft: State, id: string): StoredDevice {
+    const device = draft.devices.get(id);
+    if (!device) throw new AppError('NOT_FOUND', `no device "${id}"`);
+    return device;
+  }
+
+  // First load: a broken file stops the process (better than serving an empty registry).
+  await removeStaleTemporaries();
+  {
+    const loaded = await readState();
+    adopt(loaded.state);
+    known = loaded.identity;
+  }
+
+  let polling = false;
+  const poller =
+    pollIntervalMs > 0
+      ? setInterval(() => {
+          if (polling || closed) return;
+          polling = true;
+          syncFromDisk()
+            .then((changed) => {
+              if (changed) {
+                log.debug({ revision: state.revision }, 'registry reloaded');
+                emit({ type: 'reloaded' });
+              }
+            })
+            .catch((error: unknown) => log.error({ err: error }, 'could not reload the device registry; keeping the last good copy'))
+            .finally(() => {
+              polling = false;
+            });
+        }, pollIntervalMs)
+      : undefined;
+  poller?.unref();
+
+  const registry: FileRegistry = {
+    file,
+    revision: () => state.revision,
+    async refresh() {
+      if (await syncFromDisk()) emit({ type: 'reloaded' });
+    },
+
+    async list() {
+      return [...state.devices.values()].map(toPublic).sort((a, b) => a.id.localeCompare(b.id));
+    },
+    async get(id) {
+      const device = state.devices.get(id);
+      return device ? toPublic(device) : undefined;
+    },
+
+    async create(request: CreateDeviceRequest) {
+      const parsed = CreateDeviceRequestSchema.safeParse(request);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', validationMessage(parsed.error));
+      const input = parsed.data;
+      checkNewId(input.id);
+      if (state.devices.has(input.id)) throw new AppError('CONFLICT', `a device "${input.id}" is already registered`);
+      const secret = generateSecret();
+      const secretHash = await hashSecret(secret, options.scrypt);
+      return mutate((draft) => {
+        if (draft.devices.has(input.id)) throw new AppError('CONFLICT', `a device "${input.id}" is already registered`);
+        const at = new Date(now()).toISOString();
+        const stored: StoredDevice = {
+          id: input.id,
+          kind: input.kind,
+          name: input.name ?? input.id,
+          owner: input.owner,
+          lat: input.lat,
+          lon: input.lon,
+          ...(input.site ? { site: input.site } : {}),
+          intervalSeconds: input.intervalSeconds,
+          enabled: input.enabled,
+          createdAt: at,
+          updatedAt: at,
+          meta: input.meta,
+          secretHash,
+          secretVersion: 1,
+        };
+        draft.devices.set(stored.id, stored);
+        const device = toPublic(stored);
+        return { result: { device, secret }, event: { type: 'created', deviceId: stored.id, device } };
+      });
+    },
+
+    async update(id, patch: UpdateDeviceRequest) {
+      const parsed = UpdateDeviceRequestSchema.safeParse(patch);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', validationMessage(parsed.error));
+      const changes = parsed.data;
+      return mutate((draft) => {
+        const current = mustGet(draft, id);
+        const next: StoredDevice = { ...current, updatedAt: new Date(now()).toISOString() };
+        if (changes.name !== undefined) next.name = changes.name;
+        if (changes.owner !== undefined) next.owner = changes.owner;
+        if (changes.lat !== undefined) next.lat = changes.lat;
+        if (changes.lon !== undefined) next.lon = changes.lon;
+        if (changes.site === null) delete next.site;
+        else if (changes.site !== undefined) next.site = changes.site;
+        if (changes.intervalSeconds !== undefined) next.intervalSeconds = changes.intervalSeconds;
+        if (changes.enabled !== undefined) next.enabled = changes.enabled;
+        if (changes.meta !== undefined) next.meta = changes.meta;
+        draft.devices.set(id, next);
+        const device = toPublic(next);
+        return { result: device, event: { type: 'updated', deviceId: id, device } };
+      });
+    },
+
+    async remove(id) {
+      await mutate((draft) => {
+        const current = mustGet(draft, id);
+        draft.devices.delete(id);
+        return { result: undefined, event: { type: 'removed', deviceId: id, device: toPublic(current) } };
+      });
+      verifier.forget(id);
+    },
+
+    async rotateSecret(id) {
+      if (!state.devices.has(id)) throw new AppError('NOT_FOUND', `no device "${id}"`);
+      const secret = generateSecret();
+      const secretHash = await hashSecret(secret, options.scrypt);
+      const result = await mutate((draft) => {
+        const current = mustGet(draft, id);
+        const next: StoredDevice = { ...current, secretHash, secretVersion: current.secretVersion + 1, updatedAt: new Date(now()).toISOString() };
+        draft.devices.set(id, next);
+        const device = toPublic(next);
+        return { result: { device, secret } satisfies DeviceWithSecret, event: { type: 'rotated', deviceId: id, device } };
+      });
+      verifier.forget(id);
+      return result;
+    },
+
+    async verifySecret(id, secret): Promise<VerifyResult> {
+      const stored = state.devices.get(id);
+      if (!stored) return { ok: false, reason: 'UNKNOWN_DEVICE' };
+      const check = await verifier.verify(id, secret, stored.secretHash);
+      if (check === 'busy') return { ok: false, reason: 'BUSY' };
+      // A rotation while scrypt ran makes the checked hash history: the old secret must not pass.
+      const current = state.devices.get(id);
+      if (check === 'mismatch' || !current || current.secretHash !== stored.secretHash) return { ok: false, reason: 'BAD_SECRET' };
+      const device = toPublic(current);
+      if (!current.enabled) return { ok: false, reason: 'DISABLED', device };
+      return { ok: true, device, secretVersion: current.secretVersion };
+    },
+
+    peek(id) {
+      const device = state.devices.get(id);
+      return device ? toPublic(device) : undefined;
+    },
+    secretVersionOf(id) {
+      return state.devices.get(id)?.secretVersion;
+    },
+    tagsOf(id) {
+      return tags.get(id);
+    },
+
+    async listApiKeys() {
+      return [...state.apiKeys.values()].map(toPublicKey);
+    },
+    async createApiKey(request: CreateApiKeyRequest) {
+      const parsed = CreateApiKeyRequestSchema.safeParse(request);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', validationMessage(parsed.error));
+      const id = randomBytes(6).toString('hex');
+      const token = `slk_${id}_${randomBytes(32).toString('base64url')}`;
+      return mutate((draft) => {
+        const stored: StoredApiKey = { id, name: parsed.data.name, role: parsed.data.role, createdAt: new Date(now()).toISOString(), tokenHash: sha256Hex(token) };
+        draft.apiKeys.set(id, stored);
+        return { result: { key: toPublicKey(stored), token } satisfies ApiKeyWithToken, event: undefined };
+      });
+    },
+    async revokeApiKey(id) {
+      await mutate((draft) => {
+        if (!draft.apiKeys.has(id)) throw new AppError('NOT_FOUND', `no API key "${id}"`);
+        draft.apiKeys.delete(id);
+        return { result: undefined, event: undefined };
+      });
+    },
+    verifyApiKey(token) {
+      const match = API_KEY_TOKEN.exec(token);
+      if (!match) return undefined;
+      const key = state.apiKeys.get(match[1]!);
+      if (!key) return undefined;
+      const ok = timingSafeEqual(Buffer.from(sha256Hex(token), 'hex'), Buffer.from(key.tokenHash, 'hex'));
+      return ok ? toPublicKey(key) : undefined;
+    },
+
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      closed = true;
+      if (poller) clearInterval(poller);
+      await queue;
+      listeners.clear();
+    },
+  };
+  return registry;
+}

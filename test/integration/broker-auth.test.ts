@@ -1,0 +1,447 @@
+/**
+ * The broker's security with real clients (mqtt.js over TCP, WebSocket and TLS, and raw
+ * sockets for what no well-behaved client sends): who may connect, what a device may
+ * publish and subscribe to, revocation within a second, the rate limit, and the packet
+ * guard that keeps hostile or oversized packets from being buffered.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RejectionSchema, type ReadingKind, type Rejection } from '../../contracts/index.ts';
+import { openFileRegistry, serviceCredentials, type FileRegistry, type ServiceRole } from '../../common/registry/index.ts';
+import { createBroker, type Broker } from '../../broker/broker.ts';
+import { createBrokerPolicy, type BrokerAuth, type BrokerAuthStats } from '../../broker/auth.ts';
+import { eventually } from '../helpers/stack.ts';
+
+const SERVICE_TOKEN = 'test-service-token-0123456789abcdef0123456789';
+let dir: string;
+let registry: FileRegistry;
+/** A second registry on the same file: changes made "by another process" (the API). */
+let api: FileRegistry;
+let policy: BrokerAuth;
+let broker: Broker;
+let tls: { cert: Buffer; key: Buffer };
+const clients: MqttClient[] = [];
+const sockets: Socket[] = [];
+
+function makeCertificate(target: string): { cert: Buffer; key: Buffer } {
+  const keyFile = join(target, 'key.pem');
+  const certFile = join(target, 'cert.pem');
+  // Fails loudly when openssl is missing: TLS is part of what is under test.
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { cert: execFileSync('cat', [certFile]), key: execFileSync('cat', [keyFile]) };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'streetlab-broker-auth-'));
+  tls = makeCertificate(dir);
+  registry = await openFileRegistry({ dataDir: dir });
+  api = await openFileRegistry({ dataDir: dir, pollIntervalMs: 0 });
+  policy = createBrokerPolicy({ registry, serviceToken: SERVICE_TOKEN, rateLimit: { ratePerSecond: 5, burst: 5 }, reportIntervalMs: 200, maxPayloadBytes: 1024 });
+  broker = await createBroker({ port: 0, wsPort: 0, tls: { port: 0, ...tls }, policy, maxPayloadBytes: 1024, connectTimeoutMs: 1_000 });
+});
+
+afterAll(async () => {
+  sockets.forEach((s) => s.destroy());
+  await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
+  await broker?.close();
+  await registry?.close();
+  await api?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+type ConnectOutcome = { ok: true; client: MqttClient } | { ok: false; code: number | undefined; message: string };
+
+async function tryConnect(options: IClientOptions, url = broker.url): Promise<ConnectOutcome> {
+  try {
+    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5_000, ...options }, false);
+    clients.push(client);
+    return { ok: true, client };
+  } catch (error) {
+    const e = error as Error & { code?: number };
+    return { ok: false, code: typeof e.code === 'number' ? e.code : undefined, message: e.message };
+  }
+}
+
+async function connected(options: IClientOptions, url?: string): Promise<MqttClient> {
+  const outcome = await tryConnect(options, url);
+  if (!outcome.ok) throw new Error(`expected to connect, got ${outcome.message}`);
+  return outcome.client;
+}
+
+async function registerDevice(id: string, kind: ReadingKind = 'air', on: FileRegistry = registry): Promise<string> {
+  const { secret } = await on.create({ id, kind, owner: 'acme', lat: 55.68, lon: 12.57, intervalSeconds: 60, enabled: true, meta: {} });
+  return secret;
+}
+
+function asDevice(id: string, secret: string, extra: IClientOptions = {}): IClientOptions {
+  return { clientId: id, username: id, password: secret, ...extra };
+}
+
+function asService(role: ServiceRole, clientId = `streetlab-test-${role}-${Math.random().toString(36).slice(2, 8)}`): IClientOptions {
+  return { clientId, ...serviceCredentials(SERVICE_TOKEN, role) };
+}
+
+/** A monitor (service) that records every message on the filters it subscribes to. */
+async function monitor(filters: string[]): Promise<{ messages: { topic: string; payload: Buffer; retain: boolean }[]; client: MqttClient }> {
+  const client = await connected(asService('monitor'));
+  const messages: { topic: string; payload: Buffer; retain: boolean }[] = [];
+  client.on('message', (topic, payload, packet) => messages.push({ topic, payload, retain: packet.retain }));
+  const granted = await client.subscribeAsync(filters, { qos: 1 });
+  expect(granted.map((g) => g.qos)).not.toContain(128);
+  return { messages, client };
+}
+
+function closedWithin(client: MqttClient, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!client.connected) return resolve(true);
+    const timer = setTimeout(() => resolve(false), ms);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Sends one CONNECT over a raw socket (what mqtt.js will not send) and returns the CONNACK's return code. */
+async function rawConnect(fields: Partial<Parameters<typeof encodeConnect>[0]>, port = broker.port): Promise<number | 'closed'> {
+  const socket = connectTcp(port, broker.host);
+  sockets.push(socket);
+  socket.on('error', () => {});
+  const parser = mqttPacket.parser();
+  const answer = new Promise<number | 'closed'>((resolve) => {
+    parser.on('packet', (packet) => resolve(packet.cmd === 'connack' ? (packet.returnCode ?? -1) : -1));
+    socket.on('data', (data) => parser.parse(data));
+    socket.once('close', () => resolve('closed'));
+  });
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(encodeConnect({ clientId: '', clean: true, ...fields }));
+  const result = await answer;
+  socket.destroy();
+  return result;
+}
+
+/** A CONNECT encoded by hand: mqtt-packet refuses to build the invalid ones under test. */
+function encodeConnect(fields: { clientId: string; clean?: boolean | undefined; username?: string | undefined; password?: Buffer | string | undefined }): Buffer {
+  const string = (value: Buffer) => Buffer.concat([Buffer.from([value.length >> 8, value.length & 0xff]), value]);
+  let flags = fields.clean === false ? 0 : 0x02;
+  const payload = [string(Buffer.from(fields.clientId))];
+  if (fields.username !== undefined) {
+    flags |= 0x80;
+    payload.push(string(Buffer.from(fields.username)));
+  }
+  if (fields.password !== undefined) {
+    flags |= 0x40;
+    payload.push(string(Buffer.from(fields.password)));
+  }
+  const body = Buffer.concat([string(Buffer.from('MQTT')), Buffer.from([4, flags, 0, 30]), ...payload]);
+  const length: number[] = [];
+  let n = body.length;
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    length.push(byte);
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
+}
+
+/** The granted QoS of each filter, subscribed one at a time (mqtt.js rejects a whole SUBACK with a 0x80 in it). */
+async function grantsOf(client: MqttClient, filters: string[]): Promise<number[]> {
+  const grants: number[] = [];
+  for (const filter of filters) {
+    try {
+      const [granted] = await client.subscribeAsync(filter, { qos: 1 });
+      grants.push(granted!.qos);
+    } catch (error) {
+      const e = error as { code?: number; packet?: { granted?: number[] } };
+      grants.push(e.code ?? e.packet?.granted?.[0] ?? -1);
+    }
+  }
+  return grants;
+}
+
+function stats(): BrokerAuthStats {
+  return policy.stats();
+}
+
+describe('connecting', () => {
+  it('accepts a device with its secret and refuses a wrong secret, an unknown device, a disabled device and anonymous clients', async () => {
+    const secret = await registerDevice('air-conn-1');
+    await connected(asDevice('air-conn-1', secret));
+    expect(await tryConnect(asDevice('air-conn-1', `${secret}x`))).toMatchObject({ ok: false, code: 4 });
+    expect(await tryConnect(asDevice('air-nobody', secret))).toMatchObject({ ok: false, code: 4 });
+    expect(await tryConnect({ clientId: 'anonymous-1' })).toMatchObject({ ok: false, code: 5 });
+    expect(await tryConnect({ clientId: 'air-conn-1', username: 'air-conn-1' })).toMatchObject({ ok: false, code: 4 });
+    const disabled = await registerDevice('air-conn-2');
+    await registry.update('air-conn-2', { enabled: false });
+    expect(await tryConnect(asDevice('air-conn-2', disabled))).toMatchObject({ ok: false, code: 5 });
+  });
+
+  it('requires the client id to be the device id', async () => {
+    const secret = await registerDevice('air-conn-3');
+    expect(await tryConnect(asDevice('air-conn-3', secret, { clientId: 'something-else' }))).toMatchObject({ ok: false, code: 2 });
+  });
+
+  it('accepts services with their derived credentials only', async () => {
+    await connected(asService('ingest'));
+    expect(await tryConnect({ ...asService('ingest'), password: 'guess' })).toMatchObject({ ok: false, code: 4 });
+    expect(await tryConnect({ clientId: 'x', username: 'svc:root', password: SERVICE_TOKEN })).toMatchObject({ ok: false, code: 4 });
+    // A service may not take a device's client id (it would take over the device's session).
+    await registerDevice('air-conn-4');
+    expect(await tryConnect(asService('monitor', 'air-conn-4'))).toMatchObject({ ok: false, code: 2 });
+  });
+
+  it('refuses to let one identity take over another’s connection', async () => {
+    const ingest = await connected(asService('ingest', 'streetlab-takeover-target'));
+    expect(await tryConnect(asService('api', 'streetlab-takeover-target'))).toMatchObject({ ok: false, code: 2 });
+    expect(ingest.connected).toBe(true);
+  });
+
+  it('refuses an empty client id with a persistent session [MQTT-3.1.3-8], control characters and prototype names', async () => {
+    expect(await rawConnect({ clientId: '', clean: false, ...serviceCredentials(SERVICE_TOKEN, 'monitor') })).toBe(2);
+    expect(await rawConnect({ clientId: '', clean: true, ...serviceCredentials(SERVICE_TOKEN, 'monitor') })).toBe(2);
+    expect(await tryConnect(asService('monitor', 'bad\u0000id'))).toMatchObject({ ok: false, code: 2 });
+    expect(await tryConnect(asService('monitor', 'bad\u0007id'))).toMatchObject({ ok: false, code: 2 });
+    expect(await tryConnect(asService('monitor', '__proto__'))).toMatchObject({ ok: false, code: 2 });
+    expect(await tryConnect({ clientId: 'constructor', username: 'constructor', password: 'x' })).toMatchObject({ ok: false, code: 2 });
+    expect(await tryConnect({ clientId: 'dev\u0000', username: 'svc:mon\u0000itor', password: 'x' })).toMatchObject({ ok: false });
+    expect(stats().refusedConnects.EMPTY_ID_PERSISTENT).toBeGreaterThanOrEqual(1);
+  });
+
+  it('authenticates the same way over WebSocket and TLS', async () => {
+    const secret = await registerDevice('air-conn-ws');
+    await connected(asDevice('air-conn-ws', secret), broker.wsUrl);
+    expect(await tryConnect(asDevice('air-conn-ws', 'wrong'), broker.wsUrl)).toMatchObject({ ok: false, code: 4 });
+    const tlsClient = await connected(asDevice('air-conn-ws', secret, { ca: tls.cert, clientId: 'air-conn-ws' }), broker.tlsUrl);
+    expect(tlsClient.connected).toBe(true);
+    expect(await tryConnect(asDevice('air-conn-ws', 'wrong', { ca: tls.cert }), broker.tlsUrl)).toMatchObject({ ok: false, code: 4 });
+  });
+});
+
+describe('what a device may publish', () => {
+  it('delivers its own readings (never retained) and reports a foreign topic instead of delivering it', async () => {
+    const secretA = await registerDevice('air-pub-a');
+    await registerDevice('air-pub-b');
+    const watcher = await monitor(['lab/v1/#', '$lab/broker/v1/rejected/#']);
+    const a = await connected(asDevice('air-pub-a', secretA));
+    await a.publishAsync('lab/v1/air/air-pub-a', '{"pm25":1}', { qos: 1, retain: true });
+    await a.publishAsync('lab/v1/air/air-pub-b', '{"pm25":666}', { qos: 1 });
+    await a.publishAsync('lab/v1/traffic/air-pub-a', '{"period":60}', { qos: 1 });
+    await a.publishAsync('$lab/live/v1/reading/air/air-pub-b', '{}', { qos: 1 });
+    await a.publishAsync('lab/v1/air/air-pub-a/rejected', '{}', { qos: 1 });
+
+    const reports = await eventually(() => {
+      const found = watcher.messages.filter((m) => m.topic === '$lab/broker/v1/rejected/air/air-pub-a');
+      return found.length >= 1 ? found : undefined;
+    }, 3_000, 'the broker’s TOPIC_INVALID report');
+    const rejection = RejectionSchema.parse(JSON.parse(reports[0]!.payload.toString()));
+    expect(rejection).toMatchObject({ reason: 'TOPIC_INVALID', deviceId: 'air-pub-a', kind: 'air', topic: 'lab/v1/air/air-pub-b' });
+    expect(rejection.message).toContain('may publish only to lab/v1/air/air-pub-a');
+    // The connection stays up: the refusal is reported, not punished.
+    expect(a.connected).toBe(true);
+
+    const delivered = watcher.messages.filter((m) => m.topic.startsWith('lab/v1/'));
+    expect(delivered.map((m) => m.topic)).toEqual(['lab/v1/air/air-pub-a']);
+    expect(delivered[0]!.retain).toBe(false);
+    // Four refusals, reported at most once per interval but all counted.
+    await eventually(() => ((stats().refusedMessages.TOPIC_INVALID ?? 0) >= 4 ? true : undefined), 2_000, 'four counted refusals');
+  });
+
+  it('cannot write the internal live feed', async () => {
+    const live = await connected(asService('api'));
+    const seen: string[] = [];
+    live.on('message', (topic) => seen.push(topic));
+    await live.subscribeAsync('$lab/live/v1/#', { qos: 1 });
+    const secret = await registerDevice('air-live-1');
+    const device = await connected(asDevice('air-live-1', secret));
+    await device.publishAsync('$lab/live/v1/reading/air/air-live-1', JSON.stringify({ kind: 'air', deviceId: 'air-live-1', ts: new Date().toISOString(), values: { pm25: 1 } }), { qos: 1 });
+    // Only ingest may: a message from it arrives, so the one from the device would have too.
+    const ingest = await connected(asService('ingest'));
+    await ingest.publishAsync('$lab/live/v1/reading/air/air-live-1', '{"from":"ingest"}', { qos: 1 });
+    await eventually(() => (seen.length > 0 ? true : undefined), 2_000, 'the ingest message');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toEqual(['$lab/live/v1/reading/air/air-live-1']);
+  });
+
+  it('closes the connection on a topic with U+0000 [MQTT-1.5.3-2], and a service writing where it may not', async () => {
+    const secret = await registerDevice('air-nul-1');
+    const device = await connected(asDevice('air-nul-1', secret));
+    device.publish('lab/v1/air/air-nul-1\u0000x', '{}', { qos: 0 });
+    expect(await closedWithin(device, 2_000)).toBe(true);
+    const api1 = await connected(asService('api'));
+    api1.publish('$lab/live/v1/reading/air/x', '{}', { qos: 0 });
+    expect(await closedWithin(api1, 2_000)).toBe(true);
+  });
+});
+
+describe('what a device may subscribe to', () => {
+  it('grants only its own rejected topic', async () => {
+    const secret = await registerDevice('air-sub-1');
+    await registerDevice('air-sub-2');
+    const device = await connected(asDevice('air-sub-1', secret));
+    const granted = await grantsOf(device, ['lab/v1/air/air-sub-1/rejected', 'lab/v1/#', '#', 'lab/v1/air/air-sub-2/rejected', '$lab/live/v1/#', 'lab/v1/air/+/rejected', '$SYS/#', '$lab/broker/v1/rejected/#']);
+    expect(granted).toEqual([1, 128, 128, 128, 128, 128, 128, 128]);
+    expect(device.connected).toBe(true);
+  });
+});
+
+describe('revocation', () => {
+  it('disconnects a device whose secret is rotated elsewhere within a second, and refuses the old secret', async () => {
+    const secret = await registerDevice('air-rot-1', 'air', api);
+    await eventually(() => registry.peek('air-rot-1'), 1_000, 'the broker to see the new device');
+    const device = await connected(asDevice('air-rot-1', secret));
+    const started = Date.now();
+    const { secret: fresh } = await api.rotateSecret('air-rot-1');
+    expect(await closedWithin(device, 1_500)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(await tryConnect(asDevice('air-rot-1', secret))).toMatchObject({ ok: false, code: 4 });
+    await connected(asDevice('air-rot-1', fresh));
+  });
+
+  it('disconnects a disabled or removed device and refuses it from then on', async () => {
+    const s1 = await registerDevice('air-rev-1', 'air', api);
+    const s2 = await registerDevice('air-rev-2', 'air', api);
+    await eventually(() => registry.peek('air-rev-2'), 1_000, 'the broker to see the new devices');
+    const d1 = await connected(asDevice('air-rev-1', s1));
+    const d2 = await connected(asDevice('air-rev-2', s2));
+    await api.update('air-rev-1', { enabled: false });
+    await api.remove('air-rev-2');
+    expect(await closedWithin(d1, 1_500)).toBe(true);
+    expect(await closedWithin(d2, 1_500)).toBe(true);
+    expect(await tryConnect(asDevice('air-rev-1', s1))).toMatchObject({ ok: false, code: 5 });
+    expect(await tryConnect(asDevice('air-rev-2', s2))).toMatchObject({ ok: false, code: 4 });
+  });
+});
+
+describe('the rate limit', () => {
+  it('acknowledges but does not deliver messages over the limit, and reports and counts them', async () => {
+    const secret = await registerDevice('air-rate-1');
+    const watcher = await monitor(['lab/v1/air/air-rate-1', '$lab/broker/v1/rejected/air/air-rate-1']);
+    const before = stats().refusedMessages.RATE_LIMITED ?? 0;
+    const device = await connected(asDevice('air-rate-1', secret));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => device.publishAsync('lab/v1/air/air-rate-1', `{"pm25":${i}}`, { qos: 1 })));
+    const reports = await eventually(() => {
+      const r = watcher.messages.filter((m) => m.topic.startsWith('$lab/broker/'));
+      const covered = r.map((m) => JSON.parse(m.payload.toString()) as Rejection);
+      return covered.length >= 2 ? covered : undefined;
+    }, 3_000, 'the RATE_LIMITED reports');
+    expect(reports.every((r) => r.reason === 'RATE_LIMITED')).toBe(true);
+    expect(reports[1]!.message).toMatch(/\d+ messages refused/);
+    const readings = watcher.messages.filter((m) => m.topic === 'lab/v1/air/air-rate-1');
+    expect(readings.length).toBeGreaterThanOrEqual(5);
+    expect(readings.length).toBeLessThan(10);
+    expect((stats().refusedMessages.RATE_LIMITED ?? 0) - before).toBe(20 - readings.length);
+    expect(device.connected).toBe(true);
+  });
+});
+
+describe('the packet guard', () => {
+  it('closes a connection whose payload is over the limit, reports it, and keeps serving everyone else', async () => {
+    const secret = await registerDevice('air-big-1');
+    const watcher = await monitor(['lab/v1/air/air-big-1', '$lab/broker/v1/rejected/air/air-big-1']);
+    const device = await connected(asDevice('air-big-1', secret));
+    device.publish('lab/v1/air/air-big-1', Buffer.alloc(1025, 0x7b), { qos: 1 });
+    expect(await closedWithin(device, 2_000)).toBe(true);
+    const report = await eventually(() => watcher.messages.find((m) => m.topic.startsWith('$lab/broker/')), 2_000, 'the PAYLOAD_TOO_LARGE report');
+    expect(JSON.parse(report.payload.toString())).toMatchObject({ reason: 'PAYLOAD_TOO_LARGE', deviceId: 'air-big-1', size: 1025 });
+    expect(broker.securityStats().guard.PAYLOAD_TOO_LARGE).toBeGreaterThanOrEqual(1);
+
+    // Exactly at the limit is fine, and the broker still serves.
+    const again = await connected(asDevice('air-big-1', secret));
+    await again.publishAsync('lab/v1/air/air-big-1', Buffer.alloc(1024, 0x7b), { qos: 1 });
+    await eventually(() => watcher.messages.find((m) => m.topic === 'lab/v1/air/air-big-1'), 2_000, 'the 1024-byte message');
+  });
+
+  it('guards WebSocket connections the same way', async () => {
+    const secret = await registerDevice('air-big-ws');
+    const device = await connected(asDevice('air-big-ws', secret), broker.wsUrl);
+    device.publish('lab/v1/air/air-big-ws', Buffer.alloc(4096, 0x7b), { qos: 0 });
+    expect(await closedWithin(device, 2_000)).toBe(true);
+    await connected(asDevice('air-big-ws', secret), broker.wsUrl);
+  });
+
+  it('closes an unauthenticated client announcing a huge CONNECT on its first bytes, without buffering what it streams', async () => {
+    const socket = connectTcp(broker.port, broker.host);
+    sockets.push(socket);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    let written = 0;
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    // A CONNECT that says 100 MB follow, then as much as the socket will take.
+    socket.write(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x30]));
+    const heapBefore = process.memoryUsage().heapUsed;
+    const pump = async () => {
+      while (!socket.destroyed && written < 100 * 1024 * 1024) {
+        written += chunk.length;
+        if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
+      }
+    };
+    await Promise.race([pump(), closed]);
+    await closed;
+    // The kernel's socket buffers absorb a few MB at most before the broker's reset arrives.
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 * 1024 * 1024);
+    expect(broker.securityStats().guard.CONNECT_TOO_LARGE).toBeGreaterThanOrEqual(1);
+  });
+
+  it('closes a client that never finishes its CONNECT once the connect timeout passes', async () => {
+    const socket = connectTcp(broker.port, broker.host);
+    sockets.push(socket);
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const started = Date.now();
+    // A CONNECT announcing 200 bytes, of which only 10 ever come.
+    socket.write(Buffer.concat([Buffer.from([0x10, 200]), Buffer.alloc(10, 0)]));
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('refuses a first packet that is not CONNECT', async () => {
+    const socket = connectTcp(broker.port, broker.host);
+    sockets.push(socket);
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(mqttPacket.generate({ cmd: 'publish', topic: 'lab/v1/air/x', payload: Buffer.from('{}'), qos: 0, retain: false, dup: false } as mqttPacket.IPublishPacket));
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(broker.securityStats().guard.CONNECT_NOT_FIRST).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('open mode (MQTT_ALLOW_ANONYMOUS=true)', () => {
+  it('is a plain MQTT 3.1.1 broker that still refuses protocol violations and oversized packets', async () => {
+    const open = await createBroker({ port: 0, policy: createBrokerPolicy({ allowAnonymous: true }), maxPayloadBytes: 1024 });
+    try {
+      const sub = await connected({ clientId: 'open-sub' }, open.url);
+      const seen: string[] = [];
+      sub.on('message', (topic) => seen.push(topic));
+      const granted = await sub.subscribeAsync('#', { qos: 1 });
+      expect(granted[0]!.qos).toBe(1);
+      const pub = await connected({ clientId: 'open-pub' }, open.url);
+      await pub.publishAsync('any/topic/at/all', 'hello', { qos: 1 });
+      await eventually(() => (seen.includes('any/topic/at/all') ? true : undefined), 2_000, 'delivery in open mode');
+      expect(await rawConnect({ clientId: '', clean: false }, open.port)).toBe(2);
+      expect(await rawConnect({ clientId: '', clean: true }, open.port)).toBe(0);
+      expect(await tryConnect({ clientId: 'ctl\u0001' }, open.url)).toMatchObject({ ok: false, code: 2 });
+      pub.publish('x', Buffer.alloc(2048), { qos: 0 });
+      expect(await closedWithin(pub, 2_000)).toBe(true);
+      const sys = await connected({ clientId: 'open-sys' }, open.url);
+      sys.publish('$SYS/fake', 'x', { qos: 0 });
+      expect(await closedWithin(sys, 2_000)).toBe(true);
+    } finally {
+      await open.close();
+    }
+  });
+});
+
+it('never writes a device secret into the registry file', async () => {
+  const secret = await registerDevice('air-file-1');
+  expect(await readFile(join(dir, 'registry.json'), 'utf8')).not.toContain(secret);
+});
