@@ -1,168 +1,175 @@
 /**
- * Batches line-protocol lines into InfluxDB writes: a batch goes out when it reaches
- * `batchSize` lines or `flushIntervalMs` after its first line, whichever is first. One
- * write is in flight at a time so batches land in order; retryable failures (network,
- * 5xx, 429) are retried with capped exponential backoff, a 413 splits the batch, and a
- * 400 (InfluxDB has already stored every good line of it) is reported to `onRejectedBatch`.
+ * Writes one batch of line-protocol lines to InfluxDB until it is stored, deciding from each
+ * failure what can help (influxdb-client-js pairs every error with a retry decision; so do we):
  *
- * Each `add` returns a promise settled when its batch is stored (or finally refused), so a
- * caller can acknowledge upstream only after the data is safe.
+ * - network errors, 5xx, 429, 408, and also 401/403/404 (credentials or database missing:
+ *   an operator's fix, not the data's fault): retried with capped exponential backoff, for
+ *   as long as it takes. The spool holds the batch meanwhile; nothing is dropped.
+ * - 413 (body too large): the batch is halved until the halves fit; a single line that is
+ *   still too large is a dead letter (`LINE_TOO_LARGE`).
+ * - 400 (InfluxDB 1.x: "partial write …" for a field-type conflict, "unable to parse" for a
+ *   malformed line; either way it has stored every good line already): the batch is bisected
+ *   and the halves written again — rewriting good lines is harmless because the same
+ *   measurement + tags + timestamp overwrites — until each bad line is isolated and
+ *   dead-lettered with its reason. Cost: about 2·k·log2(n) extra writes for k bad lines.
  */
-import type { InfluxClient } from '../common/influx.ts';
 import { AppError, isAppError } from '../common/errors.ts';
+import type { InfluxClient } from '../common/influx.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 
-export interface InfluxWriterOptions {
-  client: Pick<InfluxClient, 'write'>;
-  batchSize?: number;
-  flushIntervalMs?: number;
-  /** Lines held (queued + in flight) before `add` refuses more: memory stays bounded. */
-  maxBufferLines?: number;
+export const DEAD_LETTER_REASONS = ['FIELD_TYPE_CONFLICT', 'LINE_UNPARSEABLE', 'LINE_TOO_LARGE', 'OUTSIDE_RETENTION', 'REFUSED'] as const;
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
+
+export interface DeadLetter {
+  line: string;
+  reason: DeadLetterReason;
+  status: number;
+  error: string;
+}
+
+export interface BatchWriterOptions {
+  client: Pick<InfluxClient, 'write'> & Partial<Pick<InfluxClient, 'ensureDatabase'>>;
   retryInitialMs?: number;
   retryMaxMs?: number;
   logger?: Logger;
-  /** A batch InfluxDB refused with 400: its good lines are stored, the bad ones dropped by the server. */
-  onRejectedBatch?: (lines: readonly string[], error: AppError) => void;
+  /** A write that stored lines (for metrics). */
+  onWrite?: (lines: number, seconds: number) => void;
+  onRetry?: (error: AppError) => void;
+  /** Outage edges, for logs and the outage gauge. */
+  onOutage?: (state: 'start' | 'end', info: { error?: string; outageMs?: number }) => void;
+  /** What is buffered right now, for the outage log lines. */
+  buffered?: () => Record<string, unknown>;
 }
 
-export interface WriterStats {
-  queuedLines: number;
-  writtenLines: number;
-  batches: number;
-  retries: number;
-  failedBatches: number;
-  refusedLines: number;
-  /** true while InfluxDB is failing and the writer is retrying */
-  outage: boolean;
-  lastWriteMs: number | undefined;
+export interface BatchResult {
+  stored: number;
+  deadLetters: DeadLetter[];
+  writes: number;
 }
 
-interface Pending {
-  line: string;
-  settle: (error?: Error) => void;
+export interface BatchWriter {
+  /**
+   * Writes `lines` until stored (retrying what can be retried) and returns the dead letters.
+   * Rejects with STORE_UNAVAILABLE only when `stop()` says to give up (shutting down).
+   */
+  write(lines: readonly string[], stop?: () => boolean): Promise<BatchResult>;
+  /** true while InfluxDB is failing and the writer is retrying. */
+  inOutage(): boolean;
+  /** Wakes a writer sleeping between retries (e.g. on shutdown). */
+  interrupt(): void;
 }
 
-export interface InfluxWriter {
-  /** Queues a line; resolves once stored, rejects if it was refused. Throws BUFFER_FULL synchronously when full. */
-  add(line: string): Promise<void>;
-  /** Like add, for a caller that does not wait for the outcome. Returns false when the buffer is full. */
-  offer(line: string): boolean;
-  flush(): Promise<void>;
-  stats(): WriterStats;
-  close(): Promise<void>;
+export function classifyRefusal(status: number, body: string): DeadLetterReason {
+  if (status === 413) return 'LINE_TOO_LARGE';
+  if (/field type conflict/i.test(body)) return 'FIELD_TYPE_CONFLICT';
+  if (/unable to parse|invalid|bad timestamp|missing/i.test(body)) return 'LINE_UNPARSEABLE';
+  if (/retention/i.test(body)) return 'OUTSIDE_RETENTION';
+  return 'REFUSED';
 }
 
-export function createInfluxWriter(options: InfluxWriterOptions): InfluxWriter {
+/** Whether a failed write may succeed later unchanged. */
+function retryable(error: AppError): boolean {
+  const status = error.details?.status;
+  if (typeof status !== 'number') return true; // network, timeout
+  return status !== 400 && status !== 413;
+}
+
+export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
   const log = options.logger ?? createSilentLogger();
-  const batchSize = options.batchSize ?? 5_000;
-  const flushIntervalMs = options.flushIntervalMs ?? 100;
-  const maxBufferLines = options.maxBufferLines ?? 100_000;
   const retryInitialMs = options.retryInitialMs ?? 200;
-  const retryMaxMs = options.retryMaxMs ?? 10_000;
-
-  let queue: Pending[] = [];
-  let inFlight = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let writing: Promise<void> | undefined;
-  let closed = false;
+  const retryMaxMs = options.retryMaxMs ?? 5_000;
   let outageSince: number | undefined;
-  const stats = { writtenLines: 0, batches: 0, retries: 0, failedBatches: 0, refusedLines: 0, lastWriteMs: undefined as number | undefined };
-  const noop = () => {};
+  let sleeping: (() => void) | undefined;
 
-  function enqueue(pending: Pending): boolean {
-    if (closed || queue.length + inFlight >= maxBufferLines) return false;
-    queue.push(pending);
-    if (queue.length >= batchSize) kick();
-    else timer ??= setTimeout(kick, flushIntervalMs);
-    return true;
+  function toAppError(error: unknown): AppError {
+    return isAppError(error) ? error : new AppError('STORE_UNAVAILABLE', String(error), { cause: error, retryable: true });
   }
 
-  function kick(): void {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-    writing ??= drain().finally(() => {
-      writing = undefined;
-      if (queue.length > 0) kick();
+  async function sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        sleeping = undefined;
+        resolve();
+      }, ms);
+      sleeping = () => {
+        clearTimeout(timer);
+        sleeping = undefined;
+        resolve();
+      };
     });
   }
 
-  async function drain(): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.slice(0, batchSize);
-      queue = queue.slice(batch.length);
-      inFlight = batch.length;
-      await writeWithRetry(batch);
-      inFlight = 0;
-    }
-  }
-
-  async function writeWithRetry(batch: Pending[]): Promise<void> {
+  /** One attempt loop for `lines` as a unit: resolves when stored, throws only non-retryable errors. */
+  async function writeUntilAnswered(lines: readonly string[], stop: () => boolean, result: BatchResult): Promise<void> {
     let delay = retryInitialMs;
     for (;;) {
+      const started = process.hrtime.bigint();
       try {
-        const started = Date.now();
-        await options.client.write(batch.map((p) => p.line));
-        stats.lastWriteMs = Date.now() - started;
-        stats.batches += 1;
-        stats.writtenLines += batch.length;
+        result.writes += 1;
+        await options.client.write(lines);
+        options.onWrite?.(lines.length, Number(process.hrtime.bigint() - started) / 1e9);
         if (outageSince !== undefined) {
-          log.info({ outageMs: Date.now() - outageSince, buffered: queue.length + batch.length }, 'InfluxDB writes recovered');
+          const outageMs = Date.now() - outageSince;
           outageSince = undefined;
+          log.info({ outageMs, ...options.buffered?.() }, 'InfluxDB outage ended; writing the backlog');
+          options.onOutage?.('end', { outageMs });
         }
-        for (const p of batch) p.settle();
         return;
-      } catch (error) {
-        const storeError = isAppError(error) ? error : new AppError('STORE_UNAVAILABLE', String(error), { cause: error, retryable: true });
-        const status = storeError.details?.status;
-        if (status === 413 && batch.length > 1) {
-          // Body too large for the server: halve until it fits.
-          const half = Math.ceil(batch.length / 2);
-          await writeWithRetry(batch.slice(0, half));
-          await writeWithRetry(batch.slice(half));
-          return;
-        }
-        if (!storeError.retryable || closed) {
-          stats.failedBatches += 1;
-          stats.refusedLines += batch.length;
-          log.warn({ lines: batch.length, status, err: storeError.message }, 'InfluxDB refused a batch');
-          options.onRejectedBatch?.(batch.map((p) => p.line), storeError);
-          for (const p of batch) p.settle(storeError);
-          return;
-        }
+      } catch (caught) {
+        const error = toAppError(caught);
+        if (!retryable(error)) throw error;
         if (outageSince === undefined) {
           outageSince = Date.now();
-          log.warn({ err: storeError.message, buffered: queue.length + batch.length }, 'InfluxDB write failing; buffering and retrying');
+          log.warn({ err: error.message, status: error.details?.status, ...options.buffered?.() }, 'InfluxDB outage started; spooling and retrying');
+          options.onOutage?.('start', { error: error.message });
         }
-        stats.retries += 1;
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        options.onRetry?.(error);
+        if (error.details?.status === 404 && options.client.ensureDatabase) {
+          await options.client.ensureDatabase().catch(() => {});
+        }
+        if (stop()) throw new AppError('STORE_UNAVAILABLE', `giving up for now: ${error.message}`, { cause: error, retryable: true });
+        await sleep(delay);
+        if (stop()) throw new AppError('STORE_UNAVAILABLE', `giving up for now: ${error.message}`, { cause: error, retryable: true });
         delay = Math.min(delay * 2, retryMaxMs);
       }
     }
   }
 
+  async function writePart(lines: readonly string[], stop: () => boolean, result: BatchResult): Promise<void> {
+    try {
+      await writeUntilAnswered(lines, stop, result);
+      result.stored += lines.length;
+    } catch (caught) {
+      const error = toAppError(caught);
+      const status = error.details?.status;
+      if (status !== 400 && status !== 413) throw error;
+      const body = String(error.details?.body ?? error.message);
+      if (lines.length === 1) {
+        const reason = classifyRefusal(status, body);
+        result.deadLetters.push({ line: lines[0]!, reason, status, error: body.slice(0, 500) });
+        return;
+      }
+      // 413: halve until it fits. 400: the good lines are stored already; bisect to find the bad.
+      const half = Math.ceil(lines.length / 2);
+      await writePart(lines.slice(0, half), stop, result);
+      await writePart(lines.slice(half), stop, result);
+    }
+  }
+
   return {
-    add(line) {
-      return new Promise<void>((resolve, reject) => {
-        const accepted = enqueue({ line, settle: (error) => (error ? reject(error) : resolve()) });
-        if (!accepted) reject(new AppError('STORE_UNAVAILABLE', 'write buffer full', { retryable: true }));
-      });
+    async write(lines, stop = () => false) {
+      const result: BatchResult = { stored: 0, deadLetters: [], writes: 0 };
+      if (lines.length === 0) return result;
+      await writePart(lines, stop, result);
+      if (result.deadLetters.length > 0) {
+        const byReason: Record<string, number> = {};
+        for (const d of result.deadLetters) byReason[d.reason] = (byReason[d.reason] ?? 0) + 1;
+        log.warn({ lines: lines.length, deadLetters: result.deadLetters.length, byReason, writes: result.writes }, 'InfluxDB refused lines of a batch; the rest is stored');
+      }
+      return result;
     },
-    offer(line) {
-      return enqueue({ line, settle: noop });
-    },
-    async flush() {
-      if (queue.length > 0) kick();
-      while (writing) await writing;
-    },
-    stats() {
-      return { queuedLines: queue.length + inFlight, ...stats, outage: outageSince !== undefined };
-    },
-    async close() {
-      if (queue.length > 0) kick();
-      while (writing) await writing;
-      closed = true;
-      if (timer) clearTimeout(timer);
-    },
+    inOutage: () => outageSince !== undefined,
+    interrupt: () => sleeping?.(),
   };
 }
