@@ -1,4 +1,6 @@
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import {
   ErrorResponseSchema,
   LatestQuerySchema,
@@ -9,37 +11,83 @@ import {
   RejectionsQuerySchema,
   RejectionsResponseSchema,
 } from '../../contracts/index.ts';
+import { DEFAULT_QUERY_LIMITS, type QueryLimits } from '../query/limits.ts';
+import { planReadings } from '../query/params.ts';
+import { answerReadings, type LookupInterval } from '../query/readings.ts';
 import type { ReadingStore } from '../store.ts';
-import { parseTimeBound, parseTimeRange } from '../time-range.ts';
+import { parseTimeBound } from '../time-range.ts';
 
 export interface ReadingRoutesOptions {
   store: ReadingStore;
   now: () => number;
   /** How far back `latest` looks for a device's last reading. */
   latestWindowMs: number;
+  limits?: QueryLimits | undefined;
+  /** A device's declared interval in seconds, for window completeness (default 60 s). */
+  lookupInterval?: LookupInterval | undefined;
 }
 
 const errors = { 400: ErrorResponseSchema, 401: ErrorResponseSchema, 403: ErrorResponseSchema, 502: ErrorResponseSchema, 503: ErrorResponseSchema };
 
-export const readingRoutes: FastifyPluginAsyncZod<ReadingRoutesOptions> = async (app, { store, now, latestWindowMs }) => {
+const READINGS_DESCRIPTION = `Raw readings or aggregated windows of one kind, filtered by device, site, owner and metric.
+
+- **Raw** (no \`every\`): newest first by default; at most 31 days per request (see meta and the 400 message for how to narrow).
+- **Windows** (\`every=5m|1h|1d…\`): one point per device and window with the aggregate \`agg\`, the number of raw readings per metric (\`counts\`) and the completeness against the device's declared interval. Windows are aligned to UTC; \`from\`/\`to\` are widened to whole windows. With \`every\` ≥ 1h over long ranges the hourly or daily rollups answer (\`meta.source\`).
+- **Formats**: \`json\` pages with \`limit\` and \`meta.nextCursor\`; \`csv\` and \`ndjson\` stream as downloads (\`Content-Disposition\`), and when \`limit\` cuts an export short the HTTP trailer \`X-Next-Cursor\` carries the cursor of the rest.
+
+Units are those of the contract (\`meta.units\`). Example: a year of hourly PM2.5 means of one site as CSV:
+\`/api/v1/readings?kind=air&site=hcab&metric=pm25&every=1h&from=2025-05-01T00:00:00Z&to=2026-05-01T00:00:00Z&format=csv\``;
+
+export const readingRoutes: FastifyPluginAsyncZod<ReadingRoutesOptions> = async (app, options) => {
+  const { store, now, latestWindowMs } = options;
+  const limits = options.limits ?? DEFAULT_QUERY_LIMITS;
+
   app.get('/readings', {
     schema: {
-      summary: 'Raw readings, newest first',
+      summary: 'Readings and aggregated windows: JSON pages, CSV and NDJSON exports',
+      description: READINGS_DESCRIPTION,
       tags: ['readings'],
       querystring: ReadingsQuerySchema,
-      response: { 200: ReadingsResponseSchema, ...errors },
+      response: {
+        200: {
+          description: 'JSON page (format=json), or a streamed CSV / NDJSON download',
+          content: {
+            'application/json': { schema: ReadingsResponseSchema },
+            'text/csv': { schema: z.string().describe('header row: time,device,site,owner,<metrics> (raw) or time,device,<metrics>,<metric>_count…,completeness (windows); ISO 8601 UTC times') },
+            'application/x-ndjson': { schema: z.string().describe('one reading or window per line, shaped like the JSON readings items') },
+          },
+        },
+        ...errors,
+      },
     },
-  }, async (request) => {
-    const q = request.query;
-    const { fromMs, toMs } = parseTimeRange(q, now(), 3_600_000);
-    const devices = q.device === undefined ? undefined : Array.isArray(q.device) ? q.device : [q.device];
-    const readings = await store.readings({ ...(q.kind ? { kinds: [q.kind] } : {}), ...(devices ? { devices } : {}), fromMs, toMs, limit: q.limit });
-    return { readings, count: readings.length, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
+  }, async (request, reply) => {
+    const plan = planReadings(request.query, now(), limits);
+    const answer = await answerReadings(plan, { influx: store.influx, exportInflux: store.exportInflux, limits, lookupInterval: options.lookupInterval });
+    if (answer.type === 'json') return answer.body;
+    // Wait for InfluxDB's first answer before committing to 200: an error now is still a proper status.
+    const iterator = answer.body[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    async function* rest(): AsyncGenerator<string> {
+      try {
+        if (!first.done) yield first.value;
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+      } finally {
+        // The client went away: stop reading InfluxDB.
+        await iterator.return?.(undefined);
+      }
+    }
+    reply
+      .type(answer.contentType)
+      .header('content-disposition', `attachment; filename="${answer.filename}"`)
+      .header('x-readings-source', answer.meta.source)
+      .trailer('x-next-cursor', async () => answer.nextCursor() ?? '');
+    // The type provider types send() by the JSON schema; a stream bypasses serialisation.
+    return reply.send(Readable.from(rest(), { objectMode: false, highWaterMark: 64 * 1024 }) as never);
   });
 
   app.get('/latest', {
     schema: {
-      summary: 'The latest reading of every device, with its age',
+      summary: 'The latest reading of every device, with its age (and, on request, every metric with its own age)',
       tags: ['readings'],
       querystring: LatestQuerySchema,
       response: { 200: LatestResponseSchema, ...errors },
@@ -47,8 +95,21 @@ export const readingRoutes: FastifyPluginAsyncZod<ReadingRoutesOptions> = async 
   }, async (request) => {
     const nowMs = now();
     const kinds = request.query.kind ? [request.query.kind] : [...READING_KINDS];
-    const readings = await store.latest(kinds, nowMs, latestWindowMs);
-    return { readings: readings.map((r) => ({ ...r, ageSeconds: Math.max(0, Math.round((nowMs - Date.parse(r.ts)) / 1000)) })) };
+    const [readings, perMetric] = await Promise.all([
+      store.latest(kinds, nowMs, latestWindowMs),
+      request.query.perMetric === 'true' ? store.latestPerMetric(kinds, nowMs, latestWindowMs) : undefined,
+    ]);
+    const age = (ts: string) => Math.max(0, Math.round((nowMs - Date.parse(ts)) / 1000));
+    return {
+      readings: readings.map((r) => {
+        const metrics = perMetric?.get(`${r.kind}/${r.deviceId}`);
+        return {
+          ...r,
+          ageSeconds: age(r.ts),
+          ...(metrics ? { metrics: Object.fromEntries(Object.entries(metrics).map(([m, v]) => [m, { ...v, ageSeconds: age(v.ts) }])) } : {}),
+        };
+      }),
+    };
   });
 
   app.get('/rejections', {

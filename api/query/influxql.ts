@@ -1,0 +1,157 @@
+/**
+ * InfluxQL text for the research API. Identifiers come only from allow-lists (contract kinds
+ * and metrics, the names in common/influx-schema.ts); every value from a request is a bound
+ * parameter (`$name`), except the one place InfluxQL cannot bind — a regular expression —
+ * where the expression is built from hex escapes of a validated value (see greaterThanRegex).
+ */
+import type { Aggregate, ReadingKind, ReadingsSource } from '../../contracts/index.ts';
+import type { QueryParams } from '../../common/influx.ts';
+import { quoteIdentifier } from '../../common/influx.ts';
+import {
+  MEASUREMENTS,
+  REGISTRY_TAGS,
+  ROLLUP_MEASUREMENTS,
+  ROLLUP_RETENTION_POLICY,
+  TAG_DEVICE,
+  TAG_OWNER,
+  TAG_SITE,
+  rollupField,
+} from '../../common/influx-schema.ts';
+import type { GroupBy, TagFilter } from './params.ts';
+
+/** The suffix of the per-window count column that travels beside each aggregate. */
+export const COUNT_SUFFIX = '__n';
+
+/** Tags that identify a raw series, in the order of a raw cursor's series key. */
+export const SERIES_TAGS = [TAG_DEVICE, ...REGISTRY_TAGS] as const;
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** `(device = $device0 OR …) AND site = $site AND owner = $owner`, filling `params`. */
+export function tagConditions(filter: TagFilter, params: QueryParams): string[] {
+  const conditions: string[] = [];
+  if (filter.devices && filter.devices.length > 0) {
+    const terms = filter.devices.map((device, i) => {
+      params[`device${i}`] = device;
+      return `${quoteIdentifier(TAG_DEVICE)} = $device${i}`;
+    });
+    conditions.push(terms.length === 1 ? terms[0]! : `(${terms.join(' OR ')})`);
+  }
+  if (filter.site !== undefined) {
+    params.site = filter.site;
+    conditions.push(`${quoteIdentifier(TAG_SITE)} = $site`);
+  }
+  if (filter.owner !== undefined) {
+    params.owner = filter.owner;
+    conditions.push(`${quoteIdentifier(TAG_OWNER)} = $owner`);
+  }
+  return conditions;
+}
+
+/** `WHERE` text for a time range (ms, `from` inclusive, `to` exclusive) plus tag filters. */
+export function whereClause(filter: TagFilter, fromMs: number, toMs: number, params: QueryParams, extra: string[] = []): string {
+  params.from = iso(fromMs);
+  params.to = iso(toMs);
+  return ['time >= $from', 'time < $to', ...tagConditions(filter, params), ...extra].join(' AND ');
+}
+
+/** An InfluxQL duration literal for a whole number of milliseconds. */
+export function durationLiteral(ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new Error(`not a duration: ${ms}`);
+  for (const [unit, size] of [['w', 604_800_000], ['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+function hexChar(codePoint: number): string {
+  return `\\x{${codePoint.toString(16)}}`;
+}
+
+const ANY_CHAR = '[\\x{0}-\\x{10ffff}]';
+
+/**
+ * A regular expression (InfluxQL `/…/`, RE2 syntax) matching exactly the strings that sort
+ * after `value` in code-point order — InfluxDB's own series order, since UTF-8 byte order is
+ * code-point order. InfluxQL has no `>` for tags; this is how a page resumes at "devices
+ * after the cursor's" without listing them. Every character of `value` becomes a `\x{…}`
+ * escape, so nothing in it can change the expression.
+ */
+export function greaterThanRegex(value: string): string {
+  const points = [...value].map((c) => c.codePointAt(0)!);
+  // g(i): strings that equal value[0..i) and then are greater; built from the end.
+  let tail = ANY_CHAR; // value itself followed by anything: a longer string is greater
+  for (let i = points.length - 1; i >= 0; i--) {
+    const c = points[i]!;
+    const bigger = c < 0x10ffff ? `[${hexChar(c + 1)}-\\x{10ffff}]` : undefined;
+    const same = `${hexChar(c)}(?:${tail})`;
+    tail = bigger ? `${bigger}|${same}` : same;
+  }
+  return `/^(?:${tail})/`;
+}
+
+/** The column list of a raw read: every field (`*`), or the metrics plus the series tags. */
+export function rawSelectList(metrics: readonly string[] | undefined): string {
+  if (!metrics) return '*';
+  return [...metrics, ...SERIES_TAGS].map(quoteIdentifier).join(', ');
+}
+
+export function rawFrom(kind: ReadingKind): string {
+  return quoteIdentifier(MEASUREMENTS[kind]);
+}
+
+export function rollupFrom(kind: ReadingKind, resolution: '1h' | '1d'): string {
+  return `${quoteIdentifier(ROLLUP_RETENTION_POLICY)}.${quoteIdentifier(ROLLUP_MEASUREMENTS[resolution][kind])}`;
+}
+
+const RAW_AGGREGATE: Record<Aggregate, (field: string) => string> = {
+  mean: (f) => `MEAN(${f})`,
+  min: (f) => `MIN(${f})`,
+  max: (f) => `MAX(${f})`,
+  median: (f) => `MEDIAN(${f})`,
+  p95: (f) => `PERCENTILE(${f}, 95)`,
+  count: (f) => `COUNT(${f})`,
+  sum: (f) => `SUM(${f})`,
+  first: (f) => `FIRST(${f})`,
+  last: (f) => `LAST(${f})`,
+};
+
+/** Aggregates over rollup points: exact, because each rollup keeps sum and count. */
+const ROLLUP_AGGREGATE: Partial<Record<Aggregate, (metric: string) => string>> = {
+  mean: (m) => `SUM(${quoteIdentifier(rollupField(m, 'sum'))}) / SUM(${quoteIdentifier(rollupField(m, 'count'))})`,
+  min: (m) => `MIN(${quoteIdentifier(rollupField(m, 'min'))})`,
+  max: (m) => `MAX(${quoteIdentifier(rollupField(m, 'max'))})`,
+  sum: (m) => `SUM(${quoteIdentifier(rollupField(m, 'sum'))})`,
+  count: (m) => `SUM(${quoteIdentifier(rollupField(m, 'count'))})`,
+  first: (m) => `FIRST(${quoteIdentifier(rollupField(m, 'first'))})`,
+  last: (m) => `LAST(${quoteIdentifier(rollupField(m, 'last'))})`,
+};
+
+/** `agg(m) AS "m", count(m) AS "m__n"` for every metric, from raw readings or a rollup. */
+export function windowSelectList(metrics: readonly string[], agg: Aggregate, source: ReadingsSource): string {
+  const parts: string[] = [];
+  for (const metric of metrics) {
+    if (source === 'raw') {
+      const field = quoteIdentifier(metric);
+      parts.push(`${RAW_AGGREGATE[agg](field)} AS ${quoteIdentifier(metric)}`);
+      parts.push(`COUNT(${field}) AS ${quoteIdentifier(metric + COUNT_SUFFIX)}`);
+    } else {
+      const expression = ROLLUP_AGGREGATE[agg];
+      if (!expression) throw new Error(`rollups cannot answer ${agg}`);
+      parts.push(`${expression(metric)} AS ${quoteIdentifier(metric)}`);
+      parts.push(`SUM(${quoteIdentifier(rollupField(metric, 'count'))}) AS ${quoteIdentifier(metric + COUNT_SUFFIX)}`);
+    }
+  }
+  return parts.join(', ');
+}
+
+export function windowFrom(kind: ReadingKind, source: ReadingsSource): string {
+  return source === 'raw' ? rawFrom(kind) : rollupFrom(kind, source === 'rollup_1d' ? '1d' : '1h');
+}
+
+/** The tag a window query groups by (undefined: all matching devices together). */
+export function groupTag(by: GroupBy): string | undefined {
+  return by === 'device' ? TAG_DEVICE : by === 'site' ? TAG_SITE : undefined;
+}

@@ -1,0 +1,246 @@
+/**
+ * Answers a planned `/readings` request: a JSON page (at most `limit` points plus a cursor),
+ * or a streamed CSV / NDJSON export that never holds more than one InfluxDB chunk in memory.
+ */
+import {
+  METRIC_UNITS,
+  type ReadingItem,
+  type ReadingKind,
+  type ReadingsMeta,
+  type ReadingsResponse,
+} from '../../contracts/index.ts';
+import type { InfluxClient, QueryParams } from '../../common/influx.ts';
+import { quoteIdentifier, seriesToRows } from '../../common/influx.ts';
+import { TAG_DEVICE } from '../../common/influx-schema.ts';
+import { completenessPercent as completenessOf, type LookupInterval } from '../../common/rollups/compute.ts';
+import { encodeCursor } from './cursor.ts';
+import { rawFrom, tagConditions, windowFrom } from './influxql.ts';
+import type { QueryLimits } from './limits.ts';
+import { rawCsvHeader, rawCsvRow, rawItem, windowCsvHeader, windowCsvRow, windowItem } from './output.ts';
+import { checkWindowBudget, type RawPlan, type ReadingsPlan, type WindowPlan } from './params.ts';
+import { comparePositions, positionOf, readRaw, type RawRow } from './raw.ts';
+import { readWindows, type WindowRow } from './windows.ts';
+
+export type { LookupInterval };
+
+export interface ReadingsDeps {
+  influx: Pick<InfluxClient, 'query' | 'queryChunks'>;
+  /** For streamed exports (a longer idle timeout: the client sets the pace); default `influx`. */
+  exportInflux?: Pick<InfluxClient, 'query' | 'queryChunks'> | undefined;
+  limits: QueryLimits;
+  lookupInterval?: LookupInterval | undefined;
+  /** Used when lookupInterval knows nothing of a device. */
+  defaultIntervalSeconds?: number;
+  /** Rows per InfluxDB chunk (default 5,000): what a streamed export holds at a time. */
+  chunkSize?: number;
+}
+
+const DEFAULT_CHUNK_ROWS = 5_000;
+
+export type ReadingsAnswer =
+  | { type: 'json'; body: ReadingsResponse }
+  | {
+      type: 'stream';
+      contentType: string;
+      filename: string;
+      meta: ReadingsMeta;
+      /** Text chunks; the first arrives only after InfluxDB has answered. */
+      body: AsyncIterable<string>;
+      /** The cursor of the next page, once the body has been consumed. */
+      nextCursor(): string | undefined;
+    };
+
+const FLUSH_BYTES = 64 * 1024;
+
+function metaOf(plan: ReadingsPlan, limits: QueryLimits): ReadingsMeta {
+  const base: ReadingsMeta = { source: plan.mode === 'raw' ? 'raw' : plan.source, order: plan.mode === 'raw' ? plan.order : 'asc', limit: plan.limit };
+  const kind = plan.mode === 'raw' ? (plan.kinds.length === 1 ? plan.kinds[0] : undefined) : plan.kind;
+  const metrics = plan.metrics;
+  if (kind) base.kind = kind;
+  if (kind && metrics) {
+    base.metrics = [...metrics];
+    base.units = Object.fromEntries(metrics.map((m) => [m, METRIC_UNITS[kind][m] ?? '']));
+  }
+  if (plan.mode === 'windows') {
+    Object.assign(base, { every: plan.every, everyMs: plan.everyMs, agg: plan.agg, fill: plan.fill });
+    if (plan.source !== 'raw') {
+      base.note = `windows computed from the ${plan.source === 'rollup_1d' ? 'daily' : 'hourly'} rollups (exact for ${plan.agg}); the newest may lag the raw readings${limits.rollupFreshnessNote ? ` by up to ${limits.rollupFreshnessNote}` : ''}`;
+    }
+  }
+  return base;
+}
+
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+function filenameOf(plan: ReadingsPlan): string {
+  const kind = plan.mode === 'raw' ? plan.kinds.join('-') : plan.kind;
+  const every = plan.mode === 'windows' ? `-${plan.agg}-${plan.every}` : '';
+  return `streetlab-${kind}${every}-${stamp(plan.fromMs)}-${stamp(plan.toMs)}.${plan.format === 'csv' ? 'csv' : 'ndjson'}`;
+}
+
+/** Caches a request's interval lookups (the registry may be asked once per device). */
+function intervalResolver(deps: ReadingsDeps): (deviceId: string) => Promise<number> {
+  const cache = new Map<string, number>();
+  const fallback = deps.defaultIntervalSeconds ?? 60;
+  return async (deviceId) => {
+    let seconds = cache.get(deviceId);
+    if (seconds === undefined) {
+      const found = await deps.lookupInterval?.(deviceId);
+      seconds = typeof found === 'number' && found > 0 ? found : fallback;
+      cache.set(deviceId, seconds);
+    }
+    return seconds;
+  };
+}
+
+/** How many devices an aggregated request covers (for the window budget). */
+async function countGroups(influx: Pick<InfluxClient, 'query'>, plan: WindowPlan): Promise<number> {
+  if (plan.filter.devices) return plan.filter.devices.length;
+  const params: QueryParams = {};
+  const conditions = tagConditions({ site: plan.filter.site, owner: plan.filter.owner }, params);
+  const from = plan.source === 'raw' ? rawFrom(plan.kind) : windowFrom(plan.kind, plan.source);
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+  const [result] = await influx.query(`SHOW TAG VALUES FROM ${from} WITH KEY = ${quoteIdentifier(TAG_DEVICE)}${where}`, params);
+  return seriesToRows(result?.series ?? []).length;
+}
+
+export async function answerReadings(plan: ReadingsPlan, deps: ReadingsDeps): Promise<ReadingsAnswer> {
+  if (plan.mode === 'windows') checkWindowBudget(plan, await countGroups(deps.influx, plan), deps.limits);
+  const meta = metaOf(plan, deps.limits);
+  if (plan.format === 'json') {
+    const readings = plan.mode === 'raw' ? await rawPage(plan, deps, meta) : await windowPage(plan, deps, meta);
+    return { type: 'json', body: { readings, count: readings.length, from: new Date(plan.fromMs).toISOString(), to: new Date(plan.toMs).toISOString(), meta } };
+  }
+  let nextCursor: string | undefined;
+  const setCursor = (cursor: string | undefined) => {
+    nextCursor = cursor;
+  };
+  const body = plan.mode === 'raw' ? rawExport(plan, deps, setCursor) : windowExport(plan, deps, setCursor);
+  return {
+    type: 'stream',
+    contentType: plan.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+    filename: filenameOf(plan),
+    meta,
+    body,
+    nextCursor: () => nextCursor,
+  };
+}
+
+function rawCursor(plan: RawPlan, row: RawRow): string {
+  const p = positionOf(row);
+  return encodeCursor({ m: 'r', q: plan.fingerprint, t: p.t, k: p.k, s: [...p.s] });
+}
+
+function windowCursor(plan: WindowPlan, row: WindowRow): string {
+  return encodeCursor({ m: 'w', q: plan.fingerprint, g: row.group, t: row.time });
+}
+
+function rawOptions(plan: RawPlan, kind: ReadingKind, deps: ReadingsDeps, max: number) {
+  const after = plan.after ? { t: plan.after.t, k: plan.after.k, s: plan.after.s } : undefined;
+  return { kind, filter: plan.filter, fromMs: plan.fromMs, toMs: plan.toMs, metrics: plan.metrics, order: plan.order, after, max, chunkSize: deps.chunkSize ?? DEFAULT_CHUNK_ROWS };
+}
+
+/** One JSON page of raw readings, possibly over several kinds merged into one order. */
+async function rawPage(plan: RawPlan, deps: ReadingsDeps, meta: ReadingsMeta): Promise<ReadingItem[]> {
+  // Each kind yields its first limit+1 rows in order; the first limit of the merge are the page.
+  const perKind = await Promise.all(
+    plan.kinds.map(async (kind) => {
+      const rows: RawRow[] = [];
+      for await (const batch of readRaw(deps.influx, rawOptions(plan, kind, deps, plan.limit + 1))) rows.push(...batch);
+      return rows;
+    }),
+  );
+  const merged = perKind.flat().sort((a, b) => comparePositions(positionOf(a), positionOf(b), plan.order));
+  const page = merged.slice(0, plan.limit);
+  if (merged.length > plan.limit) meta.nextCursor = rawCursor(plan, page[page.length - 1]!);
+  return page.map(rawItem);
+}
+
+function windowOptions(plan: WindowPlan, deps: ReadingsDeps, max: number) {
+  return {
+    kind: plan.kind,
+    metrics: plan.metrics,
+    agg: plan.agg,
+    fill: plan.fill,
+    by: 'device' as const,
+    source: plan.source,
+    everyMs: plan.everyMs,
+    filter: plan.filter,
+    fromMs: plan.fromMs,
+    toMs: plan.toMs,
+    after: plan.after ? { g: plan.after.g, t: plan.after.t } : undefined,
+    max,
+    chunkSize: deps.chunkSize ?? DEFAULT_CHUNK_ROWS,
+  };
+}
+
+async function windowPage(plan: WindowPlan, deps: ReadingsDeps, meta: ReadingsMeta): Promise<ReadingItem[]> {
+  const interval = intervalResolver(deps);
+  const rows: WindowRow[] = [];
+  for await (const batch of readWindows(deps.influx, windowOptions(plan, deps, plan.limit + 1))) rows.push(...batch);
+  const page = rows.slice(0, plan.limit);
+  if (rows.length > plan.limit) meta.nextCursor = windowCursor(plan, page[page.length - 1]!);
+  const items: ReadingItem[] = [];
+  for (const row of page) {
+    const count = Math.max(0, ...Object.values(row.counts));
+    items.push(windowItem(plan.kind, row, completenessOf(count, plan.everyMs, await interval(row.group))));
+  }
+  return items;
+}
+
+async function* rawExport(plan: RawPlan, deps: ReadingsDeps, setCursor: (cursor: string | undefined) => void): AsyncGenerator<string> {
+  const kind = plan.kinds[0]!;
+  const csv = plan.format === 'csv';
+  const metrics = plan.metrics ?? [];
+  let out = csv ? rawCsvHeader(metrics) : '';
+  let n = 0;
+  let last: RawRow | undefined;
+  let more = false;
+  outer: for await (const batch of readRaw(deps.exportInflux ?? deps.influx, rawOptions(plan, kind, deps, plan.limit + 1))) {
+    for (const row of batch) {
+      if (n === plan.limit) {
+        more = true;
+        break outer;
+      }
+      out += csv ? rawCsvRow(row, metrics) : `${JSON.stringify(rawItem(row))}\n`;
+      n += 1;
+      last = row;
+      if (out.length >= FLUSH_BYTES) {
+        yield out;
+        out = '';
+      }
+    }
+  }
+  setCursor(more && last ? rawCursor(plan, last) : undefined);
+  if (out.length > 0) yield out;
+}
+
+async function* windowExport(plan: WindowPlan, deps: ReadingsDeps, setCursor: (cursor: string | undefined) => void): AsyncGenerator<string> {
+  const csv = plan.format === 'csv';
+  const interval = intervalResolver(deps);
+  let out = csv ? windowCsvHeader(plan.metrics) : '';
+  let n = 0;
+  let last: WindowRow | undefined;
+  let more = false;
+  outer: for await (const batch of readWindows(deps.exportInflux ?? deps.influx, windowOptions(plan, deps, plan.limit + 1))) {
+    for (const row of batch) {
+      if (n === plan.limit) {
+        more = true;
+        break outer;
+      }
+      const count = Math.max(0, ...Object.values(row.counts));
+      const completeness = completenessOf(count, plan.everyMs, await interval(row.group));
+      out += csv ? windowCsvRow(row, plan.metrics, completeness) : `${JSON.stringify(windowItem(plan.kind, row, completeness))}\n`;
+      n += 1;
+      last = row;
+      if (out.length >= FLUSH_BYTES) {
+        yield out;
+        out = '';
+      }
+    }
+  }
+  setCursor(more && last ? windowCursor(plan, last) : undefined);
+  if (out.length > 0) yield out;
+}
