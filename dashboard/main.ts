@@ -1,0 +1,40 @@
+/**
+ * Entry point of the dashboard (the only module with side effects): reads the optional API
+ * key and tile server from the URL or localStorage, and starts the app.
+ *
+ *   ?key=…    API key (or localStorage `streetlab.apiKey`); the lab's public read needs none
+ *   ?tiles=…  tile URL template such as https://tiles.example/{z}/{x}/{y}.png
+ *             (or localStorage `streetlab.tileUrl`); without it the map draws its own basemap
+ */
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+import { readApiKey } from './views/api-client.ts';
+import { createApp } from './views/app.ts';
+
+function readTileUrl(): string | undefined {
+  const fromUrl = new URLSearchParams(location.search).get('tiles');
+  let value = fromUrl ?? undefined;
+  if (!value) {
+    try {
+      value = localStorage.getItem('streetlab.tileUrl') ?? undefined;
+    } catch {
+      value = undefined;
+    }
+  }
+  // Only http(s) templates: the value ends up in image URLs.
+  return value && /^https?:\/\//.test(value) && value.includes('{z}') ? value : undefined;
+}
+
+function storage(): Storage | undefined {
+  try {
+    return localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
+const root = document.getElementById('app');
+if (!root) throw new Error('index.html has no #app element');
+const app = createApp({ root, token: readApiKey(location, storage()), tileUrl: readTileUrl() });
+// A handle for people debugging in the console: `streetlab.store.get()`.
+(window as unknown as { streetlab: typeof app }).streetlab = app;

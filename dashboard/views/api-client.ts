@@ -1,0 +1,156 @@
+/**
+ * The REST client: typed by the contracts and checked against their schemas, so a server
+ * that drifts from the contract fails here with a message instead of as a blank chart.
+ */
+import { LatestResponseSchema, ReadingsResponseSchema, RejectionsResponseSchema, type LatestResponse, type ReadingsResponse } from '../../contracts/api.ts';
+import { DeviceListResponseSchema, type DeviceRecord } from '../../contracts/devices.ts';
+import type { LiveReading } from '../../contracts/live.ts';
+import type { ReadingKind } from '../../contracts/readings.ts';
+import type { Rejection } from '../../contracts/rejections.ts';
+import type { z } from 'zod';
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ReadingsRequest {
+  kind?: ReadingKind | undefined;
+  devices?: readonly string[] | undefined;
+  /** ISO 8601, epoch ms, `now`, or relative (`-1h`). */
+  from?: string | undefined;
+  to?: string | undefined;
+  limit?: number | undefined;
+}
+
+export interface RejectionsRequest {
+  device?: string | undefined;
+  kind?: ReadingKind | undefined;
+  from?: string | undefined;
+  limit?: number | undefined;
+}
+
+/** Largest `limit` the readings endpoint accepts. */
+export const READINGS_LIMIT_MAX = 10_000;
+
+export interface ApiClient {
+  latest(kind?: ReadingKind): Promise<LatestResponse['readings']>;
+  readings(request: ReadingsRequest, signal?: AbortSignal): Promise<ReadingsResponse>;
+  rejections(request: RejectionsRequest, signal?: AbortSignal): Promise<Rejection[]>;
+  /** The registry; undefined when this API has none or does not let us read it. */
+  devices(): Promise<DeviceRecord[] | undefined>;
+}
+
+export interface ApiClientOptions {
+  baseUrl?: string;
+  /** Sent as `Authorization: Bearer`; absent for the lab's public read access. */
+  token?: string | undefined;
+  fetch?: typeof fetch;
+}
+
+export function createApiClient(options: ApiClientOptions = {}): ApiClient {
+  const base = options.baseUrl ?? '';
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+
+  async function get<S extends z.ZodType>(path: string, params: URLSearchParams, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
+    const query = params.toString();
+    const response = await doFetch(`${base}${path}${query ? `?${query}` : ''}`, { headers, ...(signal ? { signal } : {}) });
+    const body: unknown = await response.json().catch(() => undefined);
+    if (!response.ok) {
+      const error = body as { error?: unknown; message?: unknown } | undefined;
+      throw new ApiError(
+        typeof error?.message === 'string' ? error.message : `${path} answered ${response.status}`,
+        response.status,
+        typeof error?.error === 'string' ? error.error : `HTTP_${response.status}`,
+      );
+    }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      throw new ApiError(`${path} answered with an unexpected shape: ${parsed.error.issues[0]?.message ?? 'invalid'}`, response.status, 'BAD_RESPONSE');
+    }
+    return parsed.data;
+  }
+
+  return {
+    async latest(kind) {
+      const params = new URLSearchParams();
+      if (kind) params.set('kind', kind);
+      return (await get('/api/v1/latest', params, LatestResponseSchema)).readings;
+    },
+    readings(request, signal) {
+      const params = new URLSearchParams();
+      if (request.kind) params.set('kind', request.kind);
+      for (const device of request.devices ?? []) params.append('device', device);
+      if (request.from) params.set('from', request.from);
+      if (request.to) params.set('to', request.to);
+      params.set('limit', String(request.limit ?? READINGS_LIMIT_MAX));
+      return get('/api/v1/readings', params, ReadingsResponseSchema, signal);
+    },
+    async rejections(request, signal) {
+      const params = new URLSearchParams();
+      if (request.device) params.set('device', request.device);
+      if (request.kind) params.set('kind', request.kind);
+      if (request.from) params.set('from', request.from);
+      params.set('limit', String(request.limit ?? 100));
+      return (await get('/api/v1/rejections', params, RejectionsResponseSchema, signal)).rejections;
+    },
+    async devices() {
+      try {
+        return (await get('/api/v1/devices', new URLSearchParams(), DeviceListResponseSchema)).devices;
+      } catch (error) {
+        // No registry on this API yet (404), or reading it needs a key we do not have.
+        if (error instanceof ApiError && [401, 403, 404, 405, 501].includes(error.status)) return undefined;
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * All readings of a request, newest first, paging backwards with `to` past the API's
+ * per-request limit (at most `maxPages` requests). `complete` is false when it stopped early.
+ */
+export async function fetchAllReadings(
+  api: Pick<ApiClient, 'readings'>,
+  request: Omit<ReadingsRequest, 'limit'>,
+  maxPages = 5,
+  pageSize = READINGS_LIMIT_MAX,
+): Promise<{ readings: LiveReading[]; complete: boolean }> {
+  const readings: LiveReading[] = [];
+  const fromMs = request.from === undefined ? Number.NEGATIVE_INFINITY : Date.parse(request.from);
+  let to = request.to;
+  for (let page = 0; page < maxPages; page++) {
+    const response = await api.readings({ ...request, ...(to === undefined ? {} : { to }), limit: pageSize });
+    readings.push(...response.readings);
+    const oldest = response.readings[response.readings.length - 1];
+    if (response.count < pageSize || !oldest) return { readings, complete: true };
+    const oldestMs = Date.parse(oldest.ts);
+    if (oldestMs <= fromMs) return { readings, complete: true };
+    // `to` is exclusive: re-read the oldest millisecond so readings sharing it are not
+    // skipped (the duplicates merge). A full page inside one millisecond cannot progress.
+    const next = new Date(oldestMs + 1).toISOString();
+    if (next === to) break;
+    to = next;
+  }
+  return { readings, complete: false };
+}
+
+/** The API key from `?key=` or localStorage `streetlab.apiKey`, if any. */
+export function readApiKey(location: { search: string }, storage: { getItem(key: string): string | null } | undefined): string | undefined {
+  const fromUrl = new URLSearchParams(location.search).get('key');
+  if (fromUrl) return fromUrl;
+  try {
+    return storage?.getItem('streetlab.apiKey') ?? undefined;
+  } catch {
+    // Storage can be blocked (privacy settings); the public read needs no key.
+    return undefined;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * What every view gets from the app: the state, the route, the API, the charted series and
+ * a clock. Views read from here and navigate through it; they never talk to each other.
+ */
+import type { ApiClient } from './api-client.ts';
+import type { RangeKey, Route } from './route.ts';
+import type { SeriesStore } from './series.ts';
+import type { Store } from './store.ts';
+
+export interface HistoryStatus {
+  /** Earliest time the loaded history reaches, ms. */
+  fromMs: number;
+  /** The API returned its maximum: older readings in the range were not loaded. */
+  truncated: boolean;
+}
+
+export interface AppContext {
+  store: Store;
+  api: ApiClient;
+  series: SeriesStore;
+  now(): number;
+  route(): Route;
+  /** Changes the route (and the URL); `replace` for changes not worth a history entry. */
+  navigate(patch: Partial<Route>, options?: { replace?: boolean }): void;
+  /** The link for a route change from the current route. */
+  href(patch: Partial<Route>): string;
+  /** Loads a device's history for the range into `series` (once; live readings extend it). */
+  loadHistory(deviceId: string, range: RangeKey): Promise<HistoryStatus>;
+  /** Optional tile server template (`{z}/{x}/{y}`) for the map; none = drawn basemap. */
+  tileUrl?: string | undefined;
+}

@@ -1,0 +1,206 @@
+/**
+ * Every device with its latest values, grouped by kind: the table a startup or an operator
+ * scans to see who is reporting and what. Rows link to the device page; only rows whose
+ * device changed are redrawn (ages tick every second).
+ */
+import { READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
+import { filteredDevices } from './aggregates.ts';
+import type { AppContext } from './context.ts';
+import { HEALTH_LABELS, fillBandOf, flowPerHour, healthOf, isFireRisk, type DeviceView } from './device-status.ts';
+import { h, setText, type View } from './dom.ts';
+import { bandOf, eaqiOf } from './eaqi-colours.ts';
+import { KIND_LABELS, formatAge, formatNumber, formatValue, signalQuality, unitOf, metricLabel } from './format.ts';
+
+interface Column {
+  label: string;
+  unit?: string;
+  render(device: DeviceView): Node | string;
+}
+
+const value = (kind: ReadingKind, metric: string): Column => ({
+  label: metricLabel(metric),
+  unit: unitOf(kind, metric),
+  render: (device) => {
+    const v = device.latest?.values[metric];
+    if (v === undefined) return '–';
+    return typeof v === 'number' ? formatNumber(v) : formatValue(kind, metric, v);
+  },
+});
+
+const COLUMNS: Record<ReadingKind, Column[]> = {
+  air: [
+    {
+      label: 'EAQI',
+      render: (device) => {
+        const eaqi = device.latest ? eaqiOf(device.latest.values) : undefined;
+        if (!eaqi) return '–';
+        const band = bandOf(eaqi.level);
+        return h('span', { class: 'level-chip', style: `background:${band.colour};color:${band.ink}` }, `${eaqi.level} ${band.label}`);
+      },
+    },
+    value('air', 'pm25'),
+    value('air', 'pm10'),
+    value('air', 'no2'),
+    value('air', 'o3'),
+    value('air', 'temperature'),
+  ],
+  traffic: [
+    { label: 'Flow', unit: '/h', render: (device) => formatNumber(flowPerHour(device.latest), 0) },
+    value('traffic', 'cars'),
+    value('traffic', 'bicycles'),
+    value('traffic', 'pedestrians'),
+    value('traffic', 'speed'),
+  ],
+  waste: [
+    {
+      label: 'Fill',
+      unit: '%',
+      render: (device) => {
+        const fill = device.latest?.values.fill;
+        if (typeof fill !== 'number') return '–';
+        const band = fillBandOf(fill);
+        return h(
+          'span',
+          { class: 'fill-cell' },
+          h('span', { class: 'bin-track' }, h('span', { class: 'bin-bar', style: `width:${Math.min(100, fill)}%;background:${band.colour}` })),
+          formatNumber(fill, 0),
+        );
+      },
+    },
+    {
+      label: 'Temperature',
+      unit: '°C',
+      render: (device) => {
+        const t = device.latest?.values.temperature;
+        if (typeof t !== 'number') return '–';
+        return isFireRisk(device.latest) ? h('span', { class: 'fire-badge' }, `⚠ ${formatNumber(t)}`) : formatNumber(t);
+      },
+    },
+    value('waste', 'lidOpen'),
+    value('waste', 'weight'),
+  ],
+};
+
+interface Row {
+  tr: HTMLTableRowElement;
+  device?: DeviceView;
+  status: HTMLElement;
+  cells: HTMLTableCellElement[];
+  battery: HTMLTableCellElement;
+  signal: HTMLTableCellElement;
+  age: HTMLTableCellElement;
+}
+
+export function createDevicesView(ctx: AppContext): View {
+  const sections = new Map<ReadingKind, { section: HTMLElement; body: HTMLTableSectionElement; count: HTMLElement }>();
+  const rows = new Map<string, Row>();
+  let lastFullRefresh = 0;
+  const registryNote = h('p', { class: 'notice', hidden: true }, '');
+  const el = h('div', { class: 'view devices-view', 'data-testid': 'devices-view' }, h('h1', { class: 'view-title' }, 'Devices'), registryNote);
+
+  for (const kind of READING_KINDS) {
+    const count = h('span', { class: 'count-pill' }, '0');
+    const body = h('tbody');
+    const head = h(
+      'tr',
+      {},
+      h('th', { scope: 'col' }, 'Status'),
+      h('th', { scope: 'col' }, 'Device'),
+      ...COLUMNS[kind].map((c) => h('th', { scope: 'col', class: 'num' }, c.label, c.unit ? h('span', { class: 'unit' }, ` ${c.unit}`) : null)),
+      h('th', { scope: 'col', class: 'num' }, 'Battery', h('span', { class: 'unit' }, ' %')),
+      h('th', { scope: 'col', class: 'num' }, 'Signal', h('span', { class: 'unit' }, ' dBm')),
+      h('th', { scope: 'col', class: 'num' }, 'Last heard'),
+    );
+    const section = h(
+      'section',
+      { class: 'panel device-group', 'data-testid': `device-group-${kind}`, 'aria-label': KIND_LABELS[kind] },
+      h('header', { class: 'panel-head' }, h('h2', {}, KIND_LABELS[kind], ' ', count)),
+      h('div', { class: 'table-scroll' }, h('table', { class: 'device-table' }, h('thead', {}, head), body)),
+    );
+    sections.set(kind, { section, body, count });
+    el.append(section);
+  }
+
+  function createRow(device: DeviceView): Row {
+    const kind = device.info.kind;
+    const status = h('span', { class: 'status' });
+    const cells = COLUMNS[kind].map(() => h('td', { class: 'num' }));
+    const battery = h('td', { class: 'num' });
+    const signal = h('td', { class: 'num' });
+    const age = h('td', { class: 'num age' });
+    const link = h('a', { href: ctx.href({ view: 'device', deviceId: device.info.id }), class: 'device-link' }, device.info.name);
+    const meta = [device.info.id !== device.info.name ? device.info.id : '', device.info.site ?? '', device.info.owner ?? ''].filter(Boolean).join(' · ');
+    const tr = h(
+      'tr',
+      { 'data-testid': `device-row-${device.info.id}`, 'data-device': device.info.id },
+      h('td', {}, status),
+      h('td', { class: 'device-cell' }, link, meta ? h('span', { class: 'device-meta' }, meta) : null),
+      ...cells,
+      battery,
+      signal,
+      age,
+    );
+    // The whole row is a target for the mouse; the link keeps it keyboard reachable.
+    tr.addEventListener('click', (event) => {
+      if ((event.target as HTMLElement).closest('a')) return;
+      ctx.navigate({ view: 'device', deviceId: device.info.id });
+    });
+    return { tr, status, cells, battery, signal, age };
+  }
+
+  function fillRow(row: Row, device: DeviceView, now: number, full: boolean): void {
+    // Unchanged devices only need their age and status refreshed, once a second.
+    if (!full && row.device === device) return;
+    const health = healthOf(device, now);
+    if (row.device !== device) {
+      row.device = device;
+      COLUMNS[device.info.kind].forEach((column, i) => row.cells[i]!.replaceChildren(column.render(device)));
+      const battery = device.latest?.battery;
+      setText(row.battery, battery === undefined ? '–' : formatNumber(battery, 0));
+      row.battery.classList.toggle('is-low', battery !== undefined && battery < 20);
+      const rssi = device.latest?.rssi;
+      const quality = signalQuality(rssi);
+      row.signal.replaceChildren(rssi === undefined ? '–' : h('span', { class: `signal bars-${quality.bars}`, title: quality.label }, formatNumber(rssi, 0)));
+    }
+    row.status.className = `status status-${health}`;
+    setText(row.status, HEALTH_LABELS[health]);
+    setText(row.age, device.lastHeardMs === undefined ? 'never' : formatAge((now - device.lastHeardMs) / 1000));
+    row.tr.classList.toggle('is-offline', health === 'offline');
+  }
+
+  return {
+    el,
+    update() {
+      const state = ctx.store.get();
+      const now = ctx.now();
+      const filter = ctx.route().filter;
+      const full = now - lastFullRefresh >= 1_000;
+      if (full) lastFullRefresh = now;
+      registryNote.hidden = state.registry !== 'unavailable';
+      setText(registryNote, 'The device registry is not available, so this list shows the devices heard from, with the default 60 s reporting interval.');
+      const seen = new Set<string>();
+      for (const kind of READING_KINDS) {
+        const group = sections.get(kind)!;
+        const devices = filteredDevices(state.devices, filter, kind);
+        group.section.hidden = devices.length === 0 || (filter.kind !== undefined && filter.kind !== kind);
+        setText(group.count, String(devices.length));
+        const ordered: HTMLTableRowElement[] = [];
+        for (const device of devices) {
+          seen.add(device.info.id);
+          let row = rows.get(device.info.id);
+          // Registry changes (name, site, owner) rebuild the row; readings only refill it.
+          if (!row || (row.device !== undefined && row.device.info !== device.info)) {
+            row = createRow(device);
+            rows.set(device.info.id, row);
+          }
+          fillRow(row, device, now, full);
+          ordered.push(row.tr);
+        }
+        const current = [...group.body.children];
+        if (current.length !== ordered.length || current.some((tr, i) => tr !== ordered[i])) group.body.replaceChildren(...ordered);
+      }
+      for (const id of [...rows.keys()]) if (!seen.has(id)) rows.delete(id);
+    },
+    dispose() {},
+  };
+}
