@@ -1,0 +1,306 @@
+/**
+ * The bench's figures — each with its unit, the issue's target where it has one, the ratio
+ * to that target and a verdict — printed as a table and written as JSON. `FIGURE_KEYS` is
+ * the contract the smoke test checks: every profile reports every one of them as a number.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { E2eResult } from './stages/e2e.ts';
+import type { InfluxCeilingResult } from './stages/influx-ceiling.ts';
+import type { LatencyResult } from './stages/latency.ts';
+import type { MemoryResult } from './stages/memory.ts';
+import type { PubSubResult } from './stages/pubsub.ts';
+import type { QueriesResult } from './stages/queries.ts';
+import type { MachineInfo } from './system.ts';
+
+export const STAGE_NAMES = ['e2e', 'brokers', 'influx-ceiling', 'latency', 'memory', 'queries'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+export interface Target {
+  op: '>=' | '<=' | '=';
+  value: number;
+}
+
+interface FigureSpec {
+  key: string;
+  label: string;
+  unit: string;
+  stage: StageName;
+  target?: Target;
+}
+
+const FIGURE_SPECS = [
+  { key: 'e2e.qos1.readingsPerS', label: 'End to end, QoS 1, services as processes', unit: 'readings/s', stage: 'e2e', target: { op: '>=', value: 30_000 } },
+  { key: 'e2e.qos1.lost', label: '  lost (sent − stored, by count)', unit: 'readings', stage: 'e2e', target: { op: '=', value: 0 } },
+  { key: 'e2e.qos0.readingsPerS', label: 'End to end, QoS 0, offered at the QoS 1 rate', unit: 'readings/s', stage: 'e2e' },
+  { key: 'e2e.qos0.lost', label: '  lost at QoS 0 (best effort)', unit: 'readings', stage: 'e2e' },
+  { key: 'e2e.lab.readingsPerS', label: 'End to end, QoS 1, one process (npm run lab)', unit: 'readings/s', stage: 'e2e' },
+  { key: 'e2e.lab.lost', label: '  lost (sent − stored, by count)', unit: 'readings', stage: 'e2e', target: { op: '=', value: 0 } },
+  { key: 'ceiling.influx.pointsPerS', label: 'Ceiling: InfluxDB raw writes (2 × 5,000-line)', unit: 'points/s', stage: 'influx-ceiling' },
+  { key: 'ceiling.broker.msgPerS', label: 'Ceiling: broker pub/sub, ours, open', unit: 'msg/s', stage: 'brokers' },
+  { key: 'e2e.ratioToCeiling', label: 'End to end QoS 1 ÷ smaller ceiling', unit: '×', stage: 'e2e' },
+  { key: 'peer.mosquitto.msgPerS', label: 'Peer: Mosquitto 2, auth + ACL, same workload', unit: 'msg/s', stage: 'brokers' },
+  { key: 'peer.ours.msgPerS', label: 'Peer: ours, auth + ACL', unit: 'msg/s', stage: 'brokers' },
+  { key: 'peer.ratio', label: 'Peer: ours ÷ Mosquitto', unit: '×', stage: 'brokers', target: { op: '>=', value: 1 } },
+  { key: 'peer.ratioOpen', label: 'Peer: ours ÷ Mosquitto, both open', unit: '×', stage: 'brokers' },
+  { key: 'latency.p50Ms', label: 'Latency publish → socket.io, p50', unit: 'ms', stage: 'latency', target: { op: '<=', value: 5 } },
+  { key: 'latency.p99Ms', label: 'Latency publish → socket.io, p99', unit: 'ms', stage: 'latency', target: { op: '<=', value: 25 } },
+  { key: 'latency.maxMs', label: 'Latency publish → socket.io, max', unit: 'ms', stage: 'latency' },
+  { key: 'latency.deliveredRatio', label: '  deliveries received ÷ expected', unit: '×', stage: 'latency' },
+  { key: 'memory.mbPer1000', label: 'Broker RSS per 1,000 idle devices', unit: 'MB', stage: 'memory', target: { op: '<=', value: 15 } },
+  { key: 'memory.devices', label: '  measured at', unit: 'devices', stage: 'memory' },
+  { key: 'query.aggregate.p50Ms', label: 'Query 1 day of 5-min means, 1 device, p50', unit: 'ms', stage: 'queries' },
+  { key: 'query.aggregate.p95Ms', label: 'Query 1 day of 5-min means, 1 device, p95', unit: 'ms', stage: 'queries', target: { op: '<=', value: 100 } },
+  { key: 'query.export.p95Ms', label: 'CSV export, p95', unit: 'ms', stage: 'queries' },
+  { key: 'query.export.rowsPerS', label: 'CSV export rate', unit: 'rows/s', stage: 'queries', target: { op: '>=', value: 200_000 } },
+  { key: 'query.seededPoints', label: '  store size under the queries', unit: 'points', stage: 'queries' },
+] as const satisfies readonly FigureSpec[];
+
+export type FigureKey = (typeof FIGURE_SPECS)[number]['key'];
+export const FIGURE_KEYS: readonly FigureKey[] = FIGURE_SPECS.map((s) => s.key);
+
+export type Verdict = 'met' | 'missed' | 'info' | 'not measured';
+
+export interface Figure {
+  label: string;
+  value: number | null;
+  unit: string;
+  stage: StageName;
+  target: string | null;
+  /** value ÷ target (how far above or below it); null without a non-zero target. */
+  ratio: number | null;
+  verdict: Verdict;
+}
+
+export interface StageOutcome {
+  ok: boolean;
+  seconds: number;
+  error?: string;
+}
+
+export interface StageResults {
+  e2e?: { qos1: E2eResult; qos0: E2eResult; lab: E2eResult };
+  brokers?: { runs: PubSubResult[]; oursOpen: number; mosquittoOpen: number; oursPeer: number; mosquittoPeer: number; peerMode: 'auth' | 'open' };
+  'influx-ceiling'?: InfluxCeilingResult;
+  latency?: LatencyResult;
+  memory?: MemoryResult;
+  queries?: QueriesResult;
+}
+
+export interface BenchReport {
+  schema: 1;
+  profile: string;
+  startedAt: string;
+  finishedAt: string;
+  seconds: number;
+  machine: MachineInfo & { loadAverage1mAtEnd: number };
+  versions: Record<string, string>;
+  security: { mode: 'auth' | 'open'; detail: string };
+  notes: string[];
+  figures: Record<FigureKey, Figure>;
+  stages: Record<string, StageOutcome>;
+  details: StageResults;
+  /** Processes the bench started, and any still alive after cleanup (must be none). */
+  cleanup: { processesStarted: number; leftAlive: number[] };
+}
+
+function values(results: StageResults): Partial<Record<FigureKey, number>> {
+  const { e2e, brokers, latency, memory, queries } = results;
+  const influx = results['influx-ceiling'];
+  const out: Partial<Record<FigureKey, number>> = {};
+  if (e2e) {
+    out['e2e.qos1.readingsPerS'] = e2e.qos1.readingsPerS;
+    out['e2e.qos1.lost'] = e2e.qos1.lost;
+    out['e2e.qos0.readingsPerS'] = e2e.qos0.readingsPerS;
+    out['e2e.qos0.lost'] = e2e.qos0.lost;
+    out['e2e.lab.readingsPerS'] = e2e.lab.readingsPerS;
+    out['e2e.lab.lost'] = e2e.lab.lost;
+  }
+  if (influx) out['ceiling.influx.pointsPerS'] = influx.pointsPerS;
+  if (brokers) {
+    out['ceiling.broker.msgPerS'] = brokers.oursOpen;
+    out['peer.mosquitto.msgPerS'] = brokers.mosquittoPeer;
+    out['peer.ours.msgPerS'] = brokers.oursPeer;
+    out['peer.ratio'] = ratio(brokers.oursPeer, brokers.mosquittoPeer);
+    out['peer.ratioOpen'] = ratio(brokers.oursOpen, brokers.mosquittoOpen);
+  }
+  if (e2e && influx && brokers) out['e2e.ratioToCeiling'] = ratio(e2e.qos1.readingsPerS, Math.min(influx.pointsPerS, brokers.oursOpen));
+  if (latency) {
+    out['latency.p50Ms'] = latency.p50Ms;
+    out['latency.p99Ms'] = latency.p99Ms;
+    out['latency.maxMs'] = latency.maxMs;
+    out['latency.deliveredRatio'] = latency.deliveredRatio;
+  }
+  if (memory) {
+    out['memory.mbPer1000'] = memory.mbPer1000;
+    out['memory.devices'] = memory.devices;
+  }
+  if (queries) {
+    out['query.aggregate.p50Ms'] = queries.aggregate.p50Ms;
+    out['query.aggregate.p95Ms'] = queries.aggregate.p95Ms;
+    out['query.export.p95Ms'] = queries.export.p95Ms;
+    out['query.export.rowsPerS'] = queries.export.rowsPerS;
+    out['query.seededPoints'] = queries.seededPoints;
+  }
+  return out;
+}
+
+function ratio(a: number, b: number): number {
+  return b > 0 ? Math.round((a / b) * 100) / 100 : Number.NaN;
+}
+
+function targetText(target: Target | undefined, unit: string): string | null {
+  if (!target) return null;
+  const op = target.op === '>=' ? '≥' : target.op === '<=' ? '≤' : '=';
+  return `${op} ${formatNumber(target.value)}${unit === '×' ? '×' : ''}`;
+}
+
+function verdictOf(value: number | undefined, target: Target | undefined): Verdict {
+  if (value === undefined || !Number.isFinite(value)) return 'not measured';
+  if (!target) return 'info';
+  const met = target.op === '>=' ? value >= target.value : target.op === '<=' ? value <= target.value : value === target.value;
+  return met ? 'met' : 'missed';
+}
+
+/** Labels that must say what was actually measured. */
+function labelOf(key: FigureKey, label: string, results: StageResults): string {
+  if (results.brokers?.peerMode === 'open') {
+    if (key === 'peer.ours.msgPerS') return 'Peer: ours, OPEN (auth not available)';
+    if (key === 'peer.mosquitto.msgPerS') return 'Peer: Mosquitto 2, open, same workload';
+  }
+  return label;
+}
+
+export function buildFigures(results: StageResults): Record<FigureKey, Figure> {
+  const measured = values(results);
+  const figures = {} as Record<FigureKey, Figure>;
+  for (const spec of FIGURE_SPECS as readonly FigureSpec[]) {
+    const key = spec.key as FigureKey;
+    const value = measured[key];
+    const finite = value !== undefined && Number.isFinite(value);
+    figures[key] = {
+      label: labelOf(key, spec.label, results),
+      value: finite ? value : null,
+      unit: spec.unit,
+      stage: spec.stage,
+      target: targetText(spec.target, spec.unit),
+      ratio: finite && spec.target && spec.target.value !== 0 ? Math.round((value / spec.target.value) * 100) / 100 : null,
+      verdict: verdictOf(value, spec.target),
+    };
+  }
+  return figures;
+}
+
+/** Observations that say why a figure is what it is, derived from the stage details. */
+export function deriveNotes(results: StageResults, security: { mode: string; detail: string }, loadAverage: number, cores: number): string[] {
+  const notes: string[] = [];
+  if (loadAverage > cores * 0.5) {
+    notes.push(`The machine was busy when the bench started (1-min load ${loadAverage} on ${cores} cores): absolute figures are low and noisy; the ratios measured in this run hold better.`);
+  }
+  notes.push(`Security: ${security.detail}.`);
+  const { e2e, brokers, latency, memory, queries } = results;
+  const influx = results['influx-ceiling'];
+  if (e2e) {
+    const q1 = e2e.qos1;
+    const searched = (r: E2eResult) =>
+      r.search.length === 0
+        ? `offered at a fixed ${r.offeredPerS.toLocaleString('en')}/s`
+        : `search ${r.search.map((s) => `${(s.offeredPerS / 1000).toFixed(1)}k${s.keptUp ? '✓' : '✗'}`).join(' ')}` +
+          (r.attempts.length > 0 ? `; runs that could not hold their rate: ${r.attempts.map((a) => `${(a.offeredPerS / 1000).toFixed(1)}k (${a.heldSeconds} s)`).join(', ')}` : '') +
+          ` → measured on fresh processes at ${r.offeredPerS.toLocaleString('en')}/s offered`;
+    notes.push(`Sustainable QoS 1 rate, services as processes: ${searched(q1)}; one process: ${searched(e2e.lab)} (✓ kept up, ✗ fell behind).`);
+    for (const r of [q1, e2e.lab]) {
+      if (r.publishRatePerS < r.offeredPerS * 0.95 || r.drainSeconds > r.loadSeconds * 0.1) {
+        notes.push(
+          `The ${r.topology === 'lab' ? 'one-process' : 'services-as-processes'} measurement fell behind its offered rate (offered ${r.offeredPerS.toLocaleString('en')}/s, ` +
+            `acknowledged ${r.publishRatePerS.toLocaleString('en')}/s, ${r.drainSeconds} s to drain after the devices stopped): its figure counts that drain.`,
+        );
+      }
+    }
+    const cpu = Object.entries(q1.cpuPercent).map(([role, pct]) => `${role} ${pct}%`).join(', ');
+    notes.push(`End to end QoS 1: ${q1.sent.toLocaleString('en')} sent, ${q1.stored.toLocaleString('en')} stored in ${q1.loadSeconds} s of load + ${q1.drainSeconds} s drain; CPU (100% = one core): ${cpu}.`);
+    const perReading = (r: E2eResult) => Object.entries(r.cpuUsPerReading).map(([role, us]) => `${role} ${us}`).join(', ');
+    notes.push(`CPU µs per stored reading — QoS 1: ${perReading(q1)}; QoS 0: ${perReading(e2e.qos0)}; one process: ${perReading(e2e.lab)}.`);
+    if (q1.ingest && q1.ingest.rejected > 0) notes.push(`Ingest rejected ${q1.ingest.rejected} bench readings: ${JSON.stringify(q1.ingest.rejectedByReason)}.`);
+    if (q1.ingest && q1.ingest.storeFailures > 0) notes.push(`Ingest dropped ${q1.ingest.storeFailures} readings on a full write buffer (QoS 1 run).`);
+    if (e2e.qos0.lost > 0) {
+      const failures = e2e.qos0.ingest?.storeFailures ?? 0;
+      notes.push(`QoS 0 at ${e2e.qos0.offeredPerS.toLocaleString('en')} readings/s offered lost ${e2e.qos0.lost.toLocaleString('en')} of ${e2e.qos0.sent.toLocaleString('en')} (best effort by contract)${failures > 0 ? `; ${failures.toLocaleString('en')} of them on ingest's full write buffer` : ''}.`);
+    }
+    if (influx && brokers) {
+      const pct = (a: number, b: number) => `${Math.round((a / b) * 100)}%`;
+      const busiest = Object.entries(q1.cpuUsPerReading)
+        .filter(([role]) => role !== 'devices')
+        .sort((a, b) => b[1] - a[1])[0];
+      notes.push(
+        `End to end QoS 1 is ${pct(q1.readingsPerS, brokers.oursOpen)} of the broker-only pub/sub ceiling and ${pct(q1.readingsPerS, influx.pointsPerS)} of the InfluxDB write ceiling. ` +
+          `Each reading crosses the broker twice (device → ingest, then ingest's live feed → API)` +
+          (busiest ? `; the process spending the most CPU per reading is ${busiest[0]} (${busiest[1]} µs).` : '.'),
+      );
+    }
+  }
+  if (brokers) {
+    const undelivered = brokers.runs.filter((r) => r.undelivered > 0);
+    for (const r of undelivered) notes.push(`${r.variant}: ${r.undelivered} acknowledged messages never reached the subscriber.`);
+    const cpu = brokers.runs.map((r) => `${r.variant} ${r.brokerCpuUsPerMsg} µs at ${r.brokerCpuPercent}% CPU`).join(', ');
+    notes.push(`Broker CPU per pub/sub message (steadier than rates on a busy machine; a broker well under 100% CPU was held back by something else): ${cpu}.`);
+    if (brokers.peerMode === 'open') notes.push('Peer comparison ran with both brokers OPEN because our authentication could not be measured (see Security).');
+  }
+  if (latency && latency.deliveredRatio < 1) {
+    notes.push(`Latency: ${latency.expected - latency.samples} of ${latency.expected} expected deliveries did not arrive (the live feed is QoS 0 end to end).`);
+  }
+  if (latency) {
+    const cpu = Object.entries(latency.cpuPercent).map(([role, pct]) => `${role} ${pct}%`).join(', ');
+    notes.push(
+      `Latency measured with ${latency.clients} ${latency.clientMode === 'wire' ? 'lean socket.io protocol clients (engine.io v4 over ws)' : 'socket.io-client instances'} at ${latency.ratePerS} readings/s; ` +
+        `p90 ${latency.p90Ms} ms, p99.9 ${latency.p999Ms} ms; CPU: ${cpu}.`,
+    );
+  }
+  if (memory) notes.push(`Memory: broker RSS ${memory.baselineMb} MB idle → ${memory.loadedMb} MB with ${memory.devices.toLocaleString('en')} devices (${memory.kbPerDevice} KB each), measured in open mode.`);
+  if (queries) {
+    if (queries.seededPoints < 10_000_000) notes.push(`Queries ran over ${queries.seededPoints.toLocaleString('en')} points: fewer than the 10 million of the full profile.`);
+    if (queries.countedPoints !== queries.seededPoints) notes.push(`InfluxDB counted ${queries.countedPoints.toLocaleString('en')} of ${queries.seededPoints.toLocaleString('en')} seeded points.`);
+    notes.push(`Aggregate query: ${queries.aggregate.pathNote}.`);
+    notes.push(`CSV export (${queries.export.rows.toLocaleString('en')} rows, ${(queries.export.bytes / 1e6).toFixed(1)} MB each): ${queries.export.pathNote}.`);
+  }
+  return notes;
+}
+
+export function formatNumber(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) >= 1_000) return Math.round(value).toLocaleString('en');
+  if (Number.isInteger(value)) return String(value);
+  return value.toFixed(Math.abs(value) >= 100 ? 0 : 2);
+}
+
+/** The table, plain text, aligned for a terminal and for a README code block. */
+export function renderTable(report: BenchReport): string {
+  const header = ['Figure', 'Value', 'Unit', 'Target', 'Ratio', 'Verdict'];
+  const rows = FIGURE_KEYS.map((key) => {
+    const f = report.figures[key];
+    return [f.label, f.value === null ? '—' : formatNumber(f.value), f.unit, f.target ?? '', f.ratio === null ? '' : `${f.ratio.toFixed(2)}×`, f.verdict === 'info' ? '' : f.verdict];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const right = new Set([1, 4]);
+  const line = (cells: string[]) => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const m = report.machine;
+  const out = [
+    `StreetLab bench — profile ${report.profile}, ${report.startedAt}, ${report.seconds} s`,
+    `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}; load ${m.loadAverage1m} at start, ${m.loadAverage1mAtEnd} at end`,
+    Object.entries(report.versions).map(([k, v]) => `${k} ${v}`).join(', '),
+    '',
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    '',
+    ...report.notes.map((n) => `- ${n}`),
+  ];
+  const failed = Object.entries(report.stages).filter(([, s]) => !s.ok);
+  if (failed.length > 0) out.push('', ...failed.map(([name, s]) => `! stage ${name} failed: ${s.error}`));
+  return out.join('\n');
+}
+
+export async function writeReport(path: string, report: BenchReport): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+}

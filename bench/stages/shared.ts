@@ -1,0 +1,181 @@
+/**
+ * Pieces several stages share: the simulated devices' payloads, InfluxDB housekeeping, and
+ * starting the pipeline (broker, ingest, API) as separate processes or as one.
+ */
+import { buildReadingTopic, READING_KINDS, type ReadingKind } from '../../contracts/index.ts';
+import type { BenchContext } from '../context.ts';
+import type { DeviceConnectionSpec } from '../load/publisher.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { removeDir, type WorkerHandle } from '../runtime.ts';
+import type { HostApi, HostConfig, HostStats } from '../sut/host.ts';
+import { readCpuTicks } from '../system.ts';
+
+export const HOST_SCRIPT = new URL('../sut/host.ts', import.meta.url);
+export const PUBLISHER_SCRIPT = new URL('../load/publisher.ts', import.meta.url);
+
+/** Valid readings of each kind (contract v1), about the size of a real device's. */
+export const BODIES: Record<ReadingKind, string> = {
+  air: '"pm1":8.1,"pm25":12.4,"pm10":20.3,"no2":41.2,"o3":30.5,"temperature":14.2,"humidity":61.5,"pressure":1012.3,"noise":58.1,"battery":87.5,"rssi":-71',
+  traffic: '"period":60,"cars":42,"buses":3,"trucks":2,"bicycles":57,"pedestrians":31,"speed":34.5,"occupancy":12.5,"battery":90,"rssi":-65',
+  waste: '"fill":47.5,"temperature":12.1,"lidOpen":false,"tilt":2.5,"weight":31.2,"battery":77,"rssi":-80',
+};
+
+export function deviceId(index: number, kind: ReadingKind = kindOf(index)): string {
+  return `bench-${kind}-${index}`;
+}
+
+/** Devices cycle through the kinds, so every measurement and schema is exercised. */
+export function kindOf(index: number): ReadingKind {
+  return READING_KINDS[index % READING_KINDS.length]!;
+}
+
+export function deviceSpecs(count: number): { id: string; kind: ReadingKind }[] {
+  return Array.from({ length: count }, (_, i) => ({ id: deviceId(i), kind: kindOf(i) }));
+}
+
+/** Publisher connections for `count` devices, with their credentials when security is on. */
+export function publisherDevices(ctx: BenchContext, count: number, allAir = false, withCredentials = true): DeviceConnectionSpec[] {
+  return Array.from({ length: count }, (_, i) => {
+    const kind = allAir ? 'air' : kindOf(i);
+    const id = deviceId(i, kind);
+    const credentials = withCredentials ? ctx.security.devices.get(id) : undefined;
+    return { clientId: id, username: credentials?.username, password: credentials?.password, topic: buildReadingTopic(kind, id), body: BODIES[kind] };
+  });
+}
+
+// ---------------------------------------------------------------- InfluxDB
+
+export async function influxQuery(url: string, database: string | undefined, q: string, params?: Record<string, string | number>): Promise<unknown> {
+  const form = new URLSearchParams({ q, epoch: 'ms' });
+  if (database) form.set('db', database);
+  if (params) form.set('params', JSON.stringify(params));
+  const response = await fetch(`${url}/query`, { method: 'POST', body: form });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`InfluxDB ${q.slice(0, 60)}: HTTP ${response.status} ${text.slice(0, 200)}`);
+  const body = JSON.parse(text) as { results?: { error?: string }[] };
+  const error = body.results?.find((r) => r.error)?.error;
+  if (error) throw new Error(`InfluxDB ${q.slice(0, 60)}: ${error}`);
+  return body;
+}
+
+export async function createDatabase(ctx: BenchContext, url: string, database: string): Promise<void> {
+  await influxQuery(url, undefined, `CREATE DATABASE "${database}"`);
+  // Dropped with the stage: its points would otherwise sit in influxd's cache and
+  // compactions while later stages measure.
+  ctx.scope.defer(async () => {
+    await influxQuery(url, undefined, `DROP DATABASE "${database}"`);
+  });
+}
+
+// ---------------------------------------------------------------- the pipeline
+
+export type Topology = 'split' | 'lab';
+
+export interface Pipeline {
+  mqtt: { host: string; port: number };
+  apiUrl: string | undefined;
+  brokerPid: number;
+  hosts: WorkerHandle<HostApi>[];
+  /** Stats of each host that answers within a few seconds. */
+  stats(): Promise<HostStats[]>;
+  /** CPU time (ticks) each process has used so far, by role; `extra` adds load generators. */
+  cpuTicks(extra?: Record<string, number>): Record<string, number>;
+}
+
+/**
+ * Starts the pipeline: `split` = broker, ingest and API each in its own process (the
+ * services' own `npm run broker|ingest|api`); `lab` = all three in one (`npm run lab`).
+ */
+export async function startPipeline(ctx: BenchContext, options: { topology: Topology; database: string; api: boolean }): Promise<Pipeline> {
+  const influx = { url: ctx.influx.url, database: options.database };
+  const { services } = ctx.security;
+  const broker: HostConfig['broker'] = { security: ctx.security.plan };
+  // Ingest's durable spool, in a directory the bench owns: its processes are stopped, not
+  // closed, so nothing else would remove it.
+  const spoolDir = await mkdtemp(join(tmpdir(), 'streetlab-bench-spool-'));
+  ctx.trackDir(spoolDir, true);
+  ctx.scope.defer(async () => {
+    await removeDir(spoolDir);
+    ctx.trackDir(spoolDir, false);
+  });
+  const ingest = (mqttUrl?: string): NonNullable<HostConfig['ingest']> => ({ mqttUrl, influx, credentials: services.ingest, clientId: 'streetlab-ingest', spoolDir });
+  const api = (mqttUrl?: string): NonNullable<HostConfig['api']> => ({ mqttUrl, influx, credentials: services.api });
+
+  const startHost = async (name: string, config: HostConfig) => {
+    const host = await ctx.fork<HostApi>(HOST_SCRIPT, { name });
+    const started = await host.call('start', config);
+    return { host, started };
+  };
+
+  const roles: Record<string, number> = {};
+  const hosts: WorkerHandle<HostApi>[] = [];
+  let mqttUrl: string;
+  let apiUrl: string | undefined;
+  let brokerPid: number;
+  if (options.topology === 'lab') {
+    const { host, started } = await startHost('lab', { broker, ingest: ingest(), ...(options.api ? { api: api() } : {}) });
+    hosts.push(host);
+    roles.lab = host.pid;
+    mqttUrl = started.mqttUrl!;
+    apiUrl = started.apiUrl;
+    brokerPid = host.pid;
+  } else {
+    const b = await startHost('broker', { broker });
+    hosts.push(b.host);
+    roles.broker = b.host.pid;
+    mqttUrl = b.started.mqttUrl!;
+    brokerPid = b.host.pid;
+    const i = await startHost('ingest', { ingest: ingest(mqttUrl) });
+    hosts.push(i.host);
+    roles.ingest = i.host.pid;
+    if (options.api) {
+      const a = await startHost('api', { api: api(mqttUrl) });
+      hosts.push(a.host);
+      roles.api = a.host.pid;
+      apiUrl = a.started.apiUrl;
+    }
+  }
+  const parsed = new URL(mqttUrl);
+  return {
+    mqtt: { host: parsed.hostname, port: Number(parsed.port) },
+    apiUrl,
+    brokerPid,
+    hosts,
+    async stats() {
+      const answers = await Promise.all(hosts.map((h) => h.call('stats', undefined, 10_000).catch(() => undefined)));
+      return answers.filter((a): a is HostStats => a !== undefined);
+    },
+    cpuTicks(extra = {}) {
+      const ticks: Record<string, number> = {};
+      for (const [role, pid] of Object.entries({ ...roles, ...extra })) ticks[role] = safeTicks(pid);
+      if (ctx.influx.pid !== undefined) ticks.influxd = safeTicks(ctx.influx.pid);
+      return ticks;
+    },
+  };
+}
+
+export function safeTicks(pid: number): number {
+  try {
+    return readCpuTicks(pid);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU used between two tick snapshots, as % of one core over `ms`. */
+export function cpuPercent(before: Record<string, number>, after: Record<string, number>, ms: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [role, ticks] of Object.entries(after)) out[role] = Math.round(((ticks - (before[role] ?? ticks)) / 100 / (ms / 1000)) * 100);
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function round(value: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
