@@ -6,11 +6,23 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from '../common/logger.ts';
+import type { DeviceStatus } from '../contracts/index.ts';
+import type { DeviceRegistry } from '../common/registry/types.ts';
+import { createAuthenticator, registerAuth, type AuthSettings } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
+import { registerOpenApi } from './plugins/openapi.ts';
+import type { QueryLimits } from './query/limits.ts';
+import type { LookupInterval } from './query/readings.ts';
+import { aqiRoutes } from './routes/aqi.ts';
+import { registerSecurity, type SecurityOptions } from './plugins/security.ts';
+import { deviceRoutes } from './routes/devices.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { healthRoutes, type HealthCheck } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import type { MetricsRegistry } from '../common/metrics.ts';
 import { readingRoutes } from './routes/readings.ts';
 import type { ReadingStore } from './store.ts';
 
@@ -23,6 +35,18 @@ export interface AppOptions {
   now?: () => number;
   latestWindowMs?: number;
   bodyLimitBytes?: number;
+  /** The device registry: enables /api/v1/devices and /api/v1/keys, and API-key authentication. */
+  registry?: DeviceRegistry | undefined;
+  /** Who may read and administer; omitted = public read and no admin token (tests, demos). */
+  auth?: Omit<AuthSettings, 'registry'> | undefined;
+  /** CORS allow-list and rate limit (default 1,200 requests per minute per client). */
+  security?: Omit<SecurityOptions, 'authenticator'> | undefined;
+  /** Told when a device is registered, removed, disabled or re-enabled (live `device` events). */
+  onDeviceStatus?: ((status: DeviceStatus) => void) | undefined;
+  /** Research API: query limits (api/query/limits.ts) and each device's declared interval (s). */
+  research?: { limits?: QueryLimits | undefined; lookupInterval?: LookupInterval | undefined } | undefined;
+  /** Prometheus registry served at GET /metrics (with HTTP request metrics); omitted = no /metrics. */
+  metrics?: MetricsRegistry | undefined;
 }
 
 export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', 'dist', 'dashboard');
@@ -31,7 +55,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     // pino's Logger and fastify's base logger type differ only in generics.
     loggerInstance: options.logger as FastifyBaseLogger | undefined,
-    disableRequestLogging: true,
+    // One log line per request would drown the readings' own logs; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
     // Repeated query keys (`device=a&device=b`) arrive as arrays.
     routerOptions: { ignoreTrailingSlash: true },
@@ -39,15 +64,30 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  const authenticator = createAuthenticator({ ...(options.auth ?? { publicRead: true }), registry: options.registry });
+  await registerSecurity(app, { ...options.security, authenticator });
+  registerAuth(app, authenticator);
+  // Before the routes: @fastify/swagger collects them as they are registered.
+  await registerOpenApi(app);
 
   const now = options.now ?? Date.now;
+  // First: its onResponse hook counts the requests of every route registered after it.
+  if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
   await app.register(healthRoutes, { readinessChecks: options.readinessChecks ?? {} });
   await app.register(readingRoutes, {
     prefix: '/api/v1',
     store: options.store,
     now,
     latestWindowMs: options.latestWindowMs ?? 30 * 86_400_000,
+    limits: options.research?.limits,
+    lookupInterval: options.research?.lookupInterval,
   });
+  await app.register(aqiRoutes, { prefix: '/api/v1', store: options.store, now, limits: options.research?.limits });
+
+  if (options.registry) {
+    await app.register(deviceRoutes, { prefix: '/api/v1', registry: options.registry, onStatus: options.onDeviceStatus });
+    await app.register(keyRoutes, { prefix: '/api/v1', registry: options.registry });
+  }
 
   const dashboardDir = options.dashboardDir ?? DEFAULT_DASHBOARD_DIR;
   if (existsSync(join(dashboardDir, 'index.html'))) {

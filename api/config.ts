@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { InfluxConfigShape, LogLevelSchema, MqttClientConfigShape, portSchema } from '../common/config.ts';
+import { ResearchConfigShape } from './jobs/research.ts';
+import { InfluxConfigShape, LogLevelSchema, MqttClientConfigShape, booleanSchema, byteSizeSchema, portSchema, positiveIntSchema } from '../common/config.ts';
 
 export const ApiConfigSchema = z.object({
   ...InfluxConfigShape,
@@ -11,6 +12,19 @@ export const ApiConfigSchema = z.object({
     .default('')
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
   DASHBOARD_DIR: z.string().optional(),
+  /** The device registry lives in DATA_DIR/registry.json (shared with the broker and ingest). */
+  DATA_DIR: z.string().default('.data'),
+  /** Bearer token for the admin endpoints (devices, keys); unset = only admin API keys. */
+  ADMIN_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
+  /** Open data: read endpoints and the live feed without credentials. */
+  PUBLIC_READ: booleanSchema(false),
+  /** Requests per client (API key, else address) per window; 0 turns the limit off. */
+  RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(1_200),
+  RATE_LIMIT_WINDOW_MS: positiveIntSchema(60_000),
+  /** Largest request body; bigger → 413. */
+  BODY_LIMIT_BYTES: byteSizeSchema(64 * 1024),
+  /** Research API: rollups, retention and query limits (api/jobs/research.ts). */
+  ...ResearchConfigShape,
   LOG_LEVEL: LogLevelSchema,
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;

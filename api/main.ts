@@ -1,9 +1,12 @@
 /** `npm run api`: the HTTP API, socket.io live push and dashboard as their own process. */
+import { resolve } from 'node:path';
 import { exitOnConfigError, parseConfig } from '../common/config.ts';
 import { createInfluxClient } from '../common/influx.ts';
 import { createLogger } from '../common/logger.ts';
+import { openFileRegistry, resolveServiceCredentials } from '../common/registry/index.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { ApiConfigSchema } from './config.ts';
+import { researchOptionsFromConfig } from './jobs/research.ts';
 import { createApiServer } from './server.ts';
 
 try {
@@ -17,18 +20,31 @@ try {
     password: config.INFLUX_PASSWORD,
     org: config.INFLUX_ORG,
   });
+  const registry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), logger: log });
+  if (!config.ADMIN_TOKEN) log.warn('ADMIN_TOKEN is not set: devices can be managed only with an admin API key');
+  if (config.PUBLIC_READ) log.info('PUBLIC_READ=true: read endpoints and the live feed are open to everyone');
+  const credentials = resolveServiceCredentials('api', config);
   const server = await createApiServer({
     host: config.HTTP_HOST,
     port: config.HTTP_PORT,
     influx,
     mqttUrl: config.MQTT_URL,
-    mqttUsername: config.MQTT_USERNAME,
-    mqttPassword: config.MQTT_PASSWORD,
+    mqttUsername: credentials?.username,
+    mqttPassword: credentials?.password,
     dashboardDir: config.DASHBOARD_DIR,
     corsOrigins: config.CORS_ORIGINS,
+    registry,
+    adminToken: config.ADMIN_TOKEN,
+    publicRead: config.PUBLIC_READ,
+    rateLimit: config.RATE_LIMIT_MAX > 0 ? { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW_MS } : false,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    research: researchOptionsFromConfig(config),
     logger: log,
   });
-  onShutdown(log, () => server.close());
+  onShutdown(log, async () => {
+    await server.close();
+    await registry.close();
+  });
 } catch (error) {
   exitOnConfigError(error);
 }

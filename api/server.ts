@@ -8,7 +8,11 @@ import { Server as SocketServer } from 'socket.io';
 import type { InfluxClient } from '../common/influx.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
+import { createMetricsRegistry, registerProcessMetrics, type MetricsRegistry } from '../common/metrics.ts';
+import type { DeviceRegistry } from '../common/registry/types.ts';
 import { buildApp } from './app.ts';
+import { createResearch, type ResearchOptions } from './jobs/research.ts';
+import { createAuthenticator } from './plugins/auth.ts';
 import { createLiveHub, type LiveHub, type LiveServer } from './live-hub.ts';
 import { createReadingStore } from './store.ts';
 
@@ -22,7 +26,20 @@ export interface ApiServerOptions {
   mqttPassword?: string | undefined;
   dashboardDir?: string | undefined;
   corsOrigins?: string[];
+  /** Device registry (devices and API keys); without it there are no device or key routes. */
+  registry?: DeviceRegistry | undefined;
+  /** ADMIN_TOKEN: the root credential for admin routes. */
+  adminToken?: string | undefined;
+  /** PUBLIC_READ: read routes and the live feed without credentials. Default false. */
+  publicRead?: boolean;
+  /** Requests per client per window (RATE_LIMIT_MAX / RATE_LIMIT_WINDOW_MS); false = none. */
+  rateLimit?: { max: number; timeWindowMs: number } | false;
+  bodyLimitBytes?: number;
+  /** Research API: query limits, rollup job and retention (default: rollups on, 30 d raw / 5 y rollups). */
+  research?: ResearchOptions | undefined;
   logger?: Logger;
+  /** Prometheus registry for GET /metrics (default: a fresh one with process metrics). */
+  metrics?: MetricsRegistry;
 }
 
 export interface ApiServer {
@@ -38,25 +55,64 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const log = options.logger ?? createSilentLogger();
   const { influx } = options;
   let hub: LiveHub | undefined;
+  let io: LiveServer | undefined;
+  const auth = { adminToken: options.adminToken, publicRead: options.publicRead ?? false };
+  const research = createResearch(influx, options.research ?? {}, { logger: log, registry: options.registry });
+  const metrics = options.metrics ?? createMetricsRegistry();
+  if (!options.metrics) registerProcessMetrics(metrics);
+  metrics.gauge({ name: 'streetlab_api_socketio_clients', help: 'socket.io clients connected (live feed).', collect: () => io?.engine.clientsCount ?? 0 });
+  metrics.gauge({ name: 'streetlab_api_live_events_forwarded', help: 'Live events forwarded from the broker to socket.io since start (a counter read at scrape time).', collect: () => hub?.stats().forwarded ?? 0 });
+  metrics.gauge({ name: 'streetlab_api_live_events_dropped', help: 'Live events dropped as malformed since start.', collect: () => hub?.stats().dropped ?? 0 });
+  metrics.gauge({ name: 'streetlab_api_broker_connected', help: '1 while the live feed is connected to the broker.', collect: () => (hub?.connected() ? 1 : 0) });
   const app = await buildApp({
+    metrics,
+    research: { limits: research.limits, lookupInterval: research.lookupInterval },
     store: createReadingStore(influx),
     logger: log,
     dashboardDir: options.dashboardDir,
+    registry: options.registry,
+    auth,
+    security: { corsOrigins: options.corsOrigins ?? [], ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }) },
+    ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+    onDeviceStatus: (status) => io?.emit('device', status),
     readinessChecks: {
       influxdb: async () => ({ ok: await influx.ping() }),
       broker: async () => ({ ok: hub?.connected() ?? false }),
     },
   });
   await app.ready();
-  const io: LiveServer = new SocketServer(app.server, {
+  io = new SocketServer(app.server, {
     serveClient: false,
-    cors: { origin: options.corsOrigins ?? false },
+    cors: { origin: options.corsOrigins && options.corsOrigins.length > 0 ? options.corsOrigins : false },
+    // Clients only send small subscribe requests.
+    maxHttpBufferSize: 16 * 1024,
+  }) as LiveServer;
+  // The live feed is a read endpoint: same keys as REST (handshake `auth: { token }`), open with PUBLIC_READ.
+  const authenticator = createAuthenticator({ ...auth, registry: options.registry });
+  // Live clients are let in only once the hub is subscribed to the broker: a client that
+  // subscribes and then back-fills from REST (docs/durability.md) misses nothing in between.
+  let liveReady = false;
+  io.use((_socket, next) => {
+    if (liveReady) return next();
+    next(Object.assign(new Error('UNAVAILABLE: the live feed is starting; retry'), { data: { error: 'UNAVAILABLE', statusCode: 503 } }));
+  });
+  io.use((socket, next) => {
+    const token: unknown = socket.handshake.auth?.token;
+    const principal = typeof token === 'string' && token !== '' ? (authenticator.authenticate(token) ?? null) : undefined;
+    const verdict = authenticator.check('read', principal);
+    if (verdict === 'ok') return next();
+    const error = Object.assign(new Error(principal === null ? 'UNAUTHORIZED: the token is not valid' : 'UNAUTHORIZED: the live feed needs auth: { token }'), {
+      data: { error: 'UNAUTHORIZED', statusCode: verdict },
+    });
+    next(error);
   });
   hub = createLiveHub({ io, mqttUrl: options.mqttUrl, mqttUsername: options.mqttUsername, mqttPassword: options.mqttPassword, logger: log });
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 8080 });
   const port = (app.server.address() as AddressInfo).port;
   await hub.ready;
+  liveReady = true;
+  await research.start();
   log.info({ url: `http://${host}:${port}` }, 'api listening');
   let closing: Promise<void> | undefined;
   const liveHub = hub;
@@ -68,8 +124,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     url: `http://${host}:${port}`,
     close() {
       closing ??= (async () => {
+        await research.close();
         await liveHub.close();
-        io.disconnectSockets(true);
+        // Closing the transports (not disconnectSockets, which tells clients "you were
+        // kicked: do not reconnect") lets live clients reconnect to the next process.
         await new Promise<void>((resolve) => io.close(() => resolve()));
         await app.close();
       })();

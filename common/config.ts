@@ -50,6 +50,11 @@ export const MqttClientConfigShape = {
   MQTT_URL: z.string().regex(/^(mqtts?|wss?|tcp):\/\/.+/, 'an mqtt://, mqtts://, ws:// or wss:// URL').default('mqtt://127.0.0.1:1883'),
   MQTT_USERNAME: z.string().optional(),
   MQTT_PASSWORD: z.string().optional(),
+  /**
+   * Shared with the broker: this service's MQTT credentials derive from it (username
+   * `svc:{role}`); MQTT_USERNAME/MQTT_PASSWORD win when set. See common/registry/service-credentials.ts.
+   */
+  SERVICE_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
 };
 
 /** Runs `main`; a config error prints its message and exits 1, anything else is logged and exits 1. */
@@ -61,3 +66,26 @@ export function exitOnConfigError(error: unknown): never {
   }
   process.exit(1);
 }
+
+/** A port that may be turned off: a number (0 = any free port) or `off`; `off` gives undefined. */
+export const optionalPortSchema = (defaultPort: number | 'off') =>
+  z
+    .union([z.literal('off'), z.coerce.number().int().min(0).max(65_535)])
+    .default(defaultPort)
+    .transform((v) => (v === 'off' ? undefined : v));
+
+/** A size in bytes, optionally with a unit: `1073741824`, `512MiB`, `1GiB`, `64KB`. */
+export const byteSizeSchema = (defaultBytes: number) =>
+  z
+    .union([z.number(), z.string()])
+    .default(defaultBytes)
+    .transform((v, ctx) => {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$/i.exec(String(v));
+      const units: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+      const bytes = match ? Math.floor(Number(match[1]) * units[(match[2] ?? 'b').toLowerCase()]!) : Number.NaN;
+      if (!Number.isFinite(bytes) || bytes <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'a size in bytes such as 1073741824, 512MiB or 1GiB' });
+        return z.NEVER;
+      }
+      return bytes;
+    });

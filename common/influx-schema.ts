@@ -28,6 +28,30 @@ export const REGISTRY_TAGS = [TAG_SITE, TAG_OWNER] as const;
 export type RegistryTags = Partial<Record<(typeof REGISTRY_TAGS)[number], string>>;
 export const UNKNOWN_TAG_VALUE = 'unknown';
 
+/**
+ * Rollups (common/rollups/): hourly and daily aggregates in their own retention policy, one
+ * measurement per kind and resolution (`air_1h`, `air_1d`, …), the same tags as the raw
+ * readings, and per metric the fields `{metric}_{stat}`, plus `readings` (raw readings in the
+ * window), `completeness` (% of the device's declared interval) and `interval_s`.
+ */
+export const ROLLUP_RETENTION_POLICY = 'rollups';
+export const ROLLUP_RESOLUTIONS = ['1h', '1d'] as const;
+export type RollupResolution = (typeof ROLLUP_RESOLUTIONS)[number];
+export const ROLLUP_MEASUREMENTS: Record<RollupResolution, Record<ReadingKind, string>> = {
+  '1h': { air: 'air_1h', traffic: 'traffic_1h', waste: 'waste_1h' },
+  '1d': { air: 'air_1d', traffic: 'traffic_1d', waste: 'waste_1d' },
+};
+export const ROLLUP_STATS = ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'] as const;
+export type RollupStat = (typeof ROLLUP_STATS)[number];
+export function rollupField(metric: string, stat: RollupStat): string {
+  return `${metric}_${stat}`;
+}
+export const ROLLUP_FIELD_READINGS = 'readings';
+export const ROLLUP_FIELD_COMPLETENESS = 'completeness';
+export const ROLLUP_FIELD_INTERVAL = 'interval_s';
+/** One point per rollup run (field `started_ms`): where the next run looks for late readings. */
+export const ROLLUP_STATE_MEASUREMENT = 'rollup_state';
+
 export function isReadingMeasurement(name: string): name is ReadingKind {
   return (READING_KINDS as readonly string[]).includes(name);
 }
@@ -44,7 +68,8 @@ function fieldValue(value: number | boolean): string {
   return typeof value === 'boolean' ? (value ? 'true' : 'false') : String(value);
 }
 
-function tagString(tags: Record<string, string | undefined>): string {
+/** `,key=value…` of line protocol, keys sorted, empty values left out (exported for common/rollups). */
+export function tagString(tags: Record<string, string | undefined>): string {
   let out = '';
   // Line protocol wants tags sorted by key for best write performance.
   for (const key of Object.keys(tags).sort()) {
@@ -130,4 +155,32 @@ export function rowToRejection(row: Record<string, unknown>): Rejection {
     excerpt: String(row.excerpt ?? ''),
     size: Number(row.size ?? 0),
   };
+}
+
+/**
+ * Lines InfluxDB itself refused (a field-type conflict, an unparseable or oversized line)
+ * are kept in `dead_letter`, tagged by the refusal reason and `target`, the measurement the line was
+ * meant for, with the line and InfluxDB's answer as fields: nothing accepted is lost silently.
+ */
+export const DEAD_LETTER_MEASUREMENT = 'dead_letter';
+export const TAG_TARGET = 'target';
+
+let deadLetterCounter = 0;
+
+/** The measurement a line-protocol line writes to (up to the first unescaped `,` or space). */
+export function measurementOfLine(line: string): string {
+  const match = /^((?:[^\\, ]|\\.)*)/.exec(line);
+  return (match?.[1] ?? '').replace(/\\(.)/g, '$1') || UNKNOWN_TAG_VALUE;
+}
+
+/** One dead letter as a line (ns precision, unique within the millisecond). */
+export function deadLetterToLine(letter: { line: string; reason: string; status: number; error: string }, atMs: number): string {
+  deadLetterCounter = (deadLetterCounter + 1) % 1_000_000;
+  const tags = tagString({ [TAG_REASON]: letter.reason, [TAG_TARGET]: measurementOfLine(letter.line) });
+  const fields = [
+    `line=${escapeFieldString(letter.line.slice(0, 8_192))}`,
+    `error=${escapeFieldString(letter.error.slice(0, 1_024))}`,
+    `status=${letter.status}i`,
+  ];
+  return `${DEAD_LETTER_MEASUREMENT}${tags} ${fields.join(',')} ${Math.floor(atMs)}${String(deadLetterCounter).padStart(6, '0')}`;
 }

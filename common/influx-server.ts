@@ -36,6 +36,8 @@ export interface InfluxServerOptions {
   startTimeoutMs?: number;
   /** Where influxd's own log goes; default: discarded. */
   logFile?: string;
+  /** Largest write body influxd accepts (INFLUXDB_HTTP_MAX_BODY_SIZE); omitted = no limit. Tests use it to provoke 413. */
+  maxBodySizeBytes?: number;
 }
 
 const CANDIDATE_PATHS = ['/usr/bin/influxd', '/usr/local/bin/influxd', '/usr/sbin/influxd'];
@@ -66,7 +68,7 @@ export async function startInfluxServer(options: InfluxServerOptions = {}): Prom
     const port = options.port && options.port > 0 ? options.port : await findFreePort();
     const rpcPort = await findFreePort();
     try {
-      const child = spawnInfluxd(binary, configFile, dataDir, port, rpcPort, options.logFile);
+      const child = spawnInfluxd(binary, configFile, dataDir, port, rpcPort, options.logFile, options.maxBodySizeBytes);
       const url = `http://127.0.0.1:${port}`;
       await waitForPing(url, child, options.startTimeoutMs ?? 30_000);
       if (options.database) await createDatabase(url, options.database);
@@ -82,7 +84,7 @@ export async function startInfluxServer(options: InfluxServerOptions = {}): Prom
     : new AppError('INFLUXD_START_FAILED', `influxd did not start: ${String(lastError)}`, { cause: lastError });
 }
 
-function spawnInfluxd(binary: string, configFile: string, dataDir: string, port: number, rpcPort: number, logFile?: string): ChildProcess {
+function spawnInfluxd(binary: string, configFile: string, dataDir: string, port: number, rpcPort: number, logFile?: string, maxBodySizeBytes?: number): ChildProcess {
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? dataDir,
@@ -95,7 +97,7 @@ function spawnInfluxd(binary: string, configFile: string, dataDir: string, port:
     INFLUXDB_HTTP_LOG_ENABLED: 'false',
     INFLUXDB_DATA_QUERY_LOG_ENABLED: 'false',
     INFLUXDB_MONITOR_STORE_ENABLED: 'false',
-    INFLUXDB_HTTP_MAX_BODY_SIZE: '0',
+    INFLUXDB_HTTP_MAX_BODY_SIZE: String(maxBodySizeBytes ?? 0),
   };
   const out = logFile ? ('pipe' as const) : ('ignore' as const);
   const child = spawn(binary, ['run', '-config', configFile], { env, stdio: ['ignore', out, out] });

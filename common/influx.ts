@@ -41,8 +41,12 @@ export type QueryParams = Record<string, string | number | boolean>;
 
 export interface InfluxClient {
   readonly settings: Readonly<InfluxSettings>;
-  /** Writes line-protocol lines (ns precision). Throws AppError STORE_UNAVAILABLE / STORE_REJECTED. */
-  write(lines: readonly string[]): Promise<void>;
+  /**
+   * Writes line-protocol lines (ns precision). Throws AppError STORE_UNAVAILABLE / STORE_REJECTED.
+   * `retentionPolicy`: 1.x writes with `rp=`; 2.x/3.x write to the bucket `{database}/{rp}`
+   * (the name a DBRP mapping of database + retention policy gets).
+   */
+  write(lines: readonly string[], options?: { retentionPolicy?: string | undefined }): Promise<void>;
   /** Runs one or more InfluxQL statements; returns one result per statement. */
   query(influxql: string, params?: QueryParams): Promise<InfluxStatementResult[]>;
   /** Runs one statement and returns its rows as objects (tags merged in), times as epoch ms. */
@@ -67,18 +71,19 @@ export function createInfluxClient(settings: InfluxSettings): InfluxClient {
       : {};
   const useV2Write = settings.writeApi === 'v2' || ((settings.writeApi ?? 'auto') === 'auto' && Boolean(settings.token));
 
-  function writePath(): string {
+  function writePath(retentionPolicy?: string): string {
     if (useV2Write) {
-      const search = new URLSearchParams({ bucket: settings.database, precision: 'ns', org: settings.org ?? 'streetlab' });
+      const bucket = retentionPolicy ? `${settings.database}/${retentionPolicy}` : settings.database;
+      const search = new URLSearchParams({ bucket, precision: 'ns', org: settings.org ?? 'streetlab' });
       return `/api/v2/write?${search}`;
     }
-    return `/write?${new URLSearchParams({ db: settings.database, precision: 'ns' })}`;
+    return `/write?${new URLSearchParams({ db: settings.database, precision: 'ns', ...(retentionPolicy ? { rp: retentionPolicy } : {}) })}`;
   }
 
-  async function write(lines: readonly string[]): Promise<void> {
+  async function write(lines: readonly string[], options: { retentionPolicy?: string | undefined } = {}): Promise<void> {
     if (lines.length === 0) return;
     try {
-      await transport.request(writePath(), lines.join('\n'), {
+      await transport.request(writePath(options.retentionPolicy), lines.join('\n'), {
         method: 'POST',
         headers: { 'content-type': 'text/plain; charset=utf-8', ...authHeaders },
       });

@@ -15,6 +15,25 @@ export const REDACTED_PATHS = [
   'config.INFLUX_TOKEN',
   'config.INFLUX_PASSWORD',
   'config.ADMIN_TOKEN',
+  // Device secrets, API keys, service credentials and their hashes (issue 3).
+  'config.SERVICE_TOKEN',
+  'config.MQTT_PASSWORD',
+  'authorization',
+  '*.authorization',
+  'req.headers.cookie',
+  'headers.cookie',
+  'adminToken',
+  '*.adminToken',
+  'serviceToken',
+  '*.serviceToken',
+  'mqttPassword',
+  '*.mqttPassword',
+  'secretHash',
+  '*.secretHash',
+  'tokenHash',
+  '*.tokenHash',
+  'auth.token',
+  '*.auth.token',
 ];
 
 export function createLogger(options: { level?: string; name?: string; destination?: NodeJS.WritableStream } = {}): Logger {

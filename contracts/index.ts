@@ -4,4 +4,5 @@ export * from './topics.ts';
 export * from './rejections.ts';
 export * from './live.ts';
 export * from './api.ts';
+export * from './aqi.ts';
 export * from './devices.ts';

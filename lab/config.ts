@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InfluxConfigShape, LogLevelSchema, portSchema } from '../common/config.ts';
+import { ResearchConfigShape } from '../api/jobs/research.ts';
 
 /** `npm run lab` settings: loopback ports with the usual defaults, data under .lab/. */
 export const LabConfigSchema = z.object({
@@ -10,12 +11,18 @@ export const LabConfigSchema = z.object({
   MQTT_WS_PORT: portSchema(8083),
   /** Port of the lab's own InfluxDB (ignored when INFLUX_URL is set). */
   LAB_INFLUX_PORT: portSchema(8086),
-  INFLUX_URL: InfluxConfigShape.INFLUX_URL.optional(),
+  /**
+   * An external InfluxDB instead of the lab's own. Deliberately without a default: unset means
+   * "start a private influxd", which the shared shape's default URL would silently prevent.
+   */
+  INFLUX_URL: z.url().optional(),
   INFLUX_DB: InfluxConfigShape.INFLUX_DB,
   INFLUX_TOKEN: InfluxConfigShape.INFLUX_TOKEN,
   INFLUX_USERNAME: InfluxConfigShape.INFLUX_USERNAME,
   INFLUX_PASSWORD: InfluxConfigShape.INFLUX_PASSWORD,
   INFLUX_ORG: InfluxConfigShape.INFLUX_ORG,
+  /** Bearer token for the admin API; unset = a fresh random one per start, printed in the banner. */
+  ADMIN_TOKEN: z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional(),
   SIM_AIR: z.coerce.number().int().min(0).max(20_000).default(4),
   SIM_TRAFFIC: z.coerce.number().int().min(0).max(20_000).default(3),
   SIM_WASTE: z.coerce.number().int().min(0).max(20_000).default(5),
@@ -23,5 +30,6 @@ export const LabConfigSchema = z.object({
   SIM_SEED: z.coerce.number().int().default(1),
   /** Level of the log file (DATA_DIR/lab.log); the terminal shows warnings and errors. */
   LOG_LEVEL: LogLevelSchema,
+  ...ResearchConfigShape,
 });
 export type LabConfig = z.infer<typeof LabConfigSchema>;

@@ -3,11 +3,23 @@
  * broker, the ingest worker, the API with the dashboard, and optionally simulated devices.
  * `npm run lab` runs it with defaults; tests build it on free ports.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { CreateDeviceRequest, DeviceWithSecret } from '../contracts/index.ts';
 import { createInfluxClient, type InfluxClient } from '../common/influx.ts';
+import {
+  generateSecret,
+  generateServiceToken,
+  openFileRegistry,
+  serviceCredentials,
+  type FileRegistry,
+} from '../common/registry/index.ts';
+import { createBrokerPolicy } from '../broker/auth.ts';
 import { startInfluxServer, type InfluxServer } from '../common/influx-server.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
+import type { ResearchOptions } from '../api/jobs/research.ts';
 import { createBroker, type Broker } from '../broker/broker.ts';
 import { createIngest, type Ingest } from '../ingest/ingest.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
@@ -28,6 +40,27 @@ export interface LabOptions {
   dashboardDir?: string | undefined;
   /** Simulated devices per kind; false = none. */
   simulate?: false | { air: number; traffic: number; waste: number; intervalMs: number; seed?: number };
+  /**
+   * `secured` (default): devices need their registry secret, services their own credentials.
+   * `open`: a plain anonymous MQTT broker (MQTT_ALLOW_ANONYMOUS=true), for protocol tests and demos.
+   */
+  security?: 'secured' | 'open';
+  /** ADMIN_TOKEN for the admin API; omitted = a fresh random one (see `lab.adminToken`). */
+  adminToken?: string | undefined;
+  /** Secret the services' MQTT credentials derive from; omitted = a fresh random one. */
+  serviceToken?: string | undefined;
+  /** Open data (PUBLIC_READ); default true in the lab. */
+  publicRead?: boolean;
+  /** Per-device MQTT message rate; default max(10/s, twice the simulators' rate), bursts of 50. */
+  deviceRateLimit?: { ratePerSecond: number; burst: number } | false;
+  /** Largest MQTT payload (MAX_PAYLOAD_BYTES); default 16 KiB. */
+  maxPayloadBytes?: number;
+  /** API requests per client per window; default 1,200 per minute. */
+  apiRateLimit?: { max: number; timeWindowMs: number } | false;
+  /** MQTT over TLS with this certificate and key (PEM). */
+  mqttTls?: { port: number; cert: string | Buffer; key: string | Buffer } | undefined;
+  /** Research API: rollup job, retention and query limits; default rollups on (api/jobs/research.ts). */
+  research?: ResearchOptions | undefined;
   logger?: Logger;
 }
 
@@ -38,7 +71,16 @@ export interface Lab {
   ingest: Ingest;
   api: ApiServer;
   fleet: Fleet | undefined;
-  urls: { dashboard: string; api: string; mqtt: string; mqttWs: string | undefined; influx: string };
+  urls: { dashboard: string; api: string; mqtt: string; mqttWs: string | undefined; mqttTls: string | undefined; influx: string };
+  /** The device registry (DATA_DIR/registry.json, or a temporary one). */
+  registry: FileRegistry;
+  security: 'secured' | 'open';
+  /** Bearer token for the admin API (generated unless given): print it once, keep it out of logs. */
+  adminToken: string;
+  /** Registers a device and returns its secret (what POST /api/v1/devices does). */
+  registerDevice(request: CreateDeviceRequest): Promise<DeviceWithSecret>;
+  /** The onboarding flow as shell commands, ready to print: register, publish, read back. */
+  onboarding: string[];
   close(): Promise<void>;
 }
 
@@ -72,15 +114,55 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     const influx = createInfluxClient(influxSettings);
     await influx.ensureDatabase();
 
+    // Security: the registry every service shares, the admin token, and the services' own credentials.
+    const security = options.security ?? 'secured';
+    let registryDir = options.dataDir;
+    if (registryDir === undefined) {
+      const temporary = await mkdtemp(join(tmpdir(), 'streetlab-registry-'));
+      closers.push(() => rm(temporary, { recursive: true, force: true }));
+      registryDir = temporary;
+    }
+    const registry = await openFileRegistry({ dataDir: registryDir, logger: log.child({ service: 'registry' }) });
+    closers.push(() => registry.close());
+    const adminToken = options.adminToken ?? generateSecret(32);
+    const serviceToken = options.serviceToken ?? generateServiceToken();
+    const ingestCredentials = serviceCredentials(serviceToken, 'ingest');
+    const apiCredentials = serviceCredentials(serviceToken, 'api');
+    const maxPayloadBytes = options.maxPayloadBytes ?? 16 * 1024;
+    const simRate = options.simulate ? Math.ceil(2_000 / options.simulate.intervalMs) : 0;
+    const policy = createBrokerPolicy({
+      registry,
+      serviceToken,
+      allowAnonymous: security === 'open',
+      rateLimit: options.deviceRateLimit ?? { ratePerSecond: Math.max(10, simRate), burst: 50 },
+      maxPayloadBytes,
+      logger: log.child({ service: 'broker' }),
+    });
+
     const broker = await createBroker({
       host,
       port: options.mqttPort ?? 0,
       wsPort: options.mqttWsPort,
+      policy,
+      maxPayloadBytes,
+      tls: options.mqttTls,
       logger: log.child({ service: 'broker' }),
     });
     closers.push(() => broker.close());
 
-    const ingest = createIngest({ mqttUrl: broker.url, clientId: 'streetlab-ingest', influx, logger: log.child({ service: 'ingest' }) });
+    const ingest = createIngest({
+      mqttUrl: broker.url,
+      mqttUsername: ingestCredentials.username,
+      mqttPassword: ingestCredentials.password,
+      clientId: 'streetlab-ingest',
+      influx,
+      limits: { maxPayloadBytes },
+      lookupTags: (deviceId) => registry.tagsOf(deviceId),
+      // The spool keeps what InfluxDB has not stored yet across lab restarts (docs/durability.md);
+      // without a data dir (tests) it is a temporary one.
+      ...(options.dataDir ? { spoolDir: join(options.dataDir, 'spool') } : {}),
+      logger: log.child({ service: 'ingest' }),
+    });
     closers.push(() => ingest.close());
     await ingest.ready;
 
@@ -89,12 +171,20 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       port: options.httpPort ?? 0,
       influx,
       mqttUrl: broker.url,
+      mqttUsername: apiCredentials.username,
+      mqttPassword: apiCredentials.password,
       dashboardDir: options.dashboardDir,
+      registry,
+      adminToken,
+      publicRead: options.publicRead ?? true,
+      ...(options.apiRateLimit === undefined ? {} : { rateLimit: options.apiRateLimit }),
+      ...(options.research === undefined ? {} : { research: options.research }),
       logger: log.child({ service: 'api' }),
     });
     closers.push(() => api.close());
 
     let fleet: Fleet | undefined;
+    const simulatorSecrets = new Map<string, string>();
     if (options.simulate) {
       // Loaded only when simulating: a lab fed by real devices does not need it.
       const { createFleet } = await import('../simulators/fleet.ts');
@@ -104,9 +194,40 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
         intervalMs: options.simulate.intervalMs,
         qos: 1,
         seed: options.simulate.seed ?? 1,
+        // Each simulated device connects with its own registry secret, like a real one.
+        credentials: (deviceId) => {
+          const password = simulatorSecrets.get(deviceId);
+          return password === undefined ? undefined : { username: deviceId, password };
+        },
         logger: log.child({ service: 'simulators' }),
       });
       closers.push(() => fleet!.stop());
+      // Registered before they connect; a device kept from an earlier run gets a fresh secret
+      // (the lab holds its simulators' secrets only in memory).
+      const intervalSeconds = Math.max(1, Math.ceil(options.simulate.intervalMs / 1000));
+      for (const device of fleet.devices) {
+        const existing = registry.peek(device.id);
+        const issued =
+          existing && existing.kind === device.kind
+            ? await registry.rotateSecret(device.id)
+            : await (async () => {
+                if (existing) await registry.remove(device.id);
+                return registry.create({
+                  id: device.id,
+                  kind: device.kind,
+                  name: `Simulated ${device.kind} sensor ${device.id}`,
+                  owner: 'StreetLab simulator',
+                  lat: device.lat,
+                  lon: device.lon,
+                  site: device.site,
+                  intervalSeconds,
+                  enabled: true,
+                  meta: { simulated: true },
+                });
+              })();
+        if (!issued.device.enabled) await registry.update(device.id, { enabled: true });
+        simulatorSecrets.set(device.id, issued.secret);
+      }
       await fleet.start();
     }
 
@@ -117,11 +238,35 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       ingest,
       api,
       fleet,
-      urls: { dashboard: `${api.url}/`, api: api.url, mqtt: broker.url, mqttWs: broker.wsUrl, influx: influxSettings.url },
+      urls: { dashboard: `${api.url}/`, api: api.url, mqtt: broker.url, mqttWs: broker.wsUrl, mqttTls: broker.tlsUrl, influx: influxSettings.url },
+      registry,
+      security,
+      adminToken,
+      registerDevice: (request) => registry.create(request),
+      onboarding: describeOnboarding(api.url, broker.url, adminToken, security),
       close: closeAll,
     };
   } catch (error) {
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * The onboarding flow as commands a person can paste: register a device with the admin
+ * token, publish with the secret from the answer, read the reading back.
+ */
+export function describeOnboarding(apiUrl: string, mqttUrl: string, adminToken: string, security: 'secured' | 'open'): string[] {
+  const mqtt = new URL(mqttUrl);
+  const body = JSON.stringify({ id: 'my-sensor-1', kind: 'air', owner: 'my-company', lat: 55.6761, lon: 12.5683, site: 'Test bench' });
+  const auth = security === 'open' ? '' : ` -u my-sensor-1 -P "$SECRET"`;
+  return [
+    '1. Register a device (admin); the answer holds its secret, shown only once:',
+    `   SECRET=$(curl -s -X POST ${apiUrl}/api/v1/devices -H 'authorization: Bearer ${adminToken}' -H 'content-type: application/json' -d '${body}' | sed -E 's/.*"secret":"([^"]+)".*/\\1/')`,
+    '2. Publish a reading as the device (username and client id = device id, password = secret):',
+    `   mosquitto_pub -h ${mqtt.hostname} -p ${mqtt.port} -i my-sensor-1${auth} -q 1 -t lab/v1/air/my-sensor-1 -m '{"pm25": 12.5, "no2": 31}'`,
+    '3. See it:',
+    `   curl '${apiUrl}/api/v1/readings?device=my-sensor-1'`,
+    `   (rejections, if any: curl '${apiUrl}/api/v1/rejections?device=my-sensor-1'; rotate the secret: POST ${apiUrl}/api/v1/devices/my-sensor-1/secret)`,
+  ];
 }

@@ -7,6 +7,7 @@ import { REDACTED_PATHS } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { LabConfigSchema } from './config.ts';
 import { createLab } from './lab.ts';
+import { researchOptionsFromConfig } from '../api/jobs/research.ts';
 import { describeLab } from './banner.ts';
 
 try {
@@ -41,6 +42,8 @@ try {
         }
       : {}),
     simulate: { air: config.SIM_AIR, traffic: config.SIM_TRAFFIC, waste: config.SIM_WASTE, intervalMs: config.SIM_INTERVAL_MS, seed: config.SIM_SEED },
+    ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),
+    research: researchOptionsFromConfig(config),
     logger: log,
   });
   process.stdout.write(describeLab(lab, { dataDir, logFile }));

@@ -10,8 +10,8 @@
  * - Debian packages (as root on Debian only; otherwise it says exactly what to install):
  *     influxdb            lab (unless INFLUX_URL is set), test, bench
  *     chromium            test (dashboard browser tests)
- *     mosquitto-clients   test (security tests publish with mosquitto_pub)
- *     mosquitto           bench (the peer broker)
+ *     mosquitto-clients   test (security and lab tests publish with mosquitto_pub), bench
+ *     mosquitto           test (the benchmark's smoke test), bench (the peer broker)
  * - the dashboard: built with Vite when dist/dashboard is missing or older than its sources.
  * Set STREETLAB_SKIP_BOOTSTRAP=1 to skip all of it.
  */
@@ -74,11 +74,10 @@ function requiredDebianPackages() {
   if (needsInflux) packages.push({ name: 'influxdb', binary: 'influxd', why: 'the local InfluxDB' });
   if (mode === 'test') {
     packages.push({ name: 'chromium', binary: 'chromium', why: 'the dashboard browser tests' });
-    packages.push({ name: 'mosquitto-clients', binary: 'mosquitto_pub', why: 'the broker security tests' });
   }
-  if (mode === 'bench') {
-    packages.push({ name: 'mosquitto', binary: 'mosquitto', why: 'the peer broker benchmark' });
-    packages.push({ name: 'mosquitto-clients', binary: 'mosquitto_pub', why: 'the broker benchmark' });
+  if (mode === 'test' || mode === 'bench') {
+    packages.push({ name: 'mosquitto', binary: 'mosquitto', why: 'the peer broker of the benchmark (and its smoke test)' });
+    packages.push({ name: 'mosquitto-clients', binary: 'mosquitto_pub', why: 'publishing by hand in the security and lab tests' });
   }
   return packages;
 }
