@@ -6,7 +6,7 @@ export const BrokerConfigSchema = z.object({
   MQTT_PORT: portSchema(1883),
   /** MQTT over WebSocket; set MQTT_WS_ENABLED=false to turn it off. */
   MQTT_WS_PORT: portSchema(8083),
-  MQTT_WS_ENABLED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  MQTT_WS_ENABLED: booleanSchema(true),
   MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
   /**
    * Security (docs: issue 3). Off by default: devices authenticate with their registry secret

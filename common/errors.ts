@@ -16,6 +16,8 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'CONFLICT',
   'INTERNAL',
+  /** A client (the simulator) could not register devices through the device API. */
+  'REGISTRATION_FAILED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

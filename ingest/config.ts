@@ -15,7 +15,7 @@ export const IngestConfigSchema = z.object({
   /** Shared with the broker; ingest connects as `svc:ingest` with a password derived from it (unless MQTT_USERNAME is set). */
   SERVICE_TOKEN: z.string().min(32).optional(),
   INGEST_CLIENT_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('streetlab-ingest'),
-  MAX_PAYLOAD_BYTES: positiveIntSchema(16 * 1024),
+  MAX_PAYLOAD_BYTES: byteSizeSchema(16 * 1024),
   TS_MAX_FUTURE_S: positiveIntSchema(300),
   TS_MAX_AGE_S: positiveIntSchema(7 * 24 * 3600),
   WRITE_BATCH_SIZE: positiveIntSchema(5_000),

@@ -6,9 +6,10 @@ import { createLogger } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { HELP_TEXT, SecretsFileSchema, fleetOptionsOf, parseSimulatorCli, type SimulatorConfig } from './config.ts';
 import { createFleet, type CredentialsProvider } from './fleet.ts';
+import { registerThroughApi } from './register.ts';
 import { formatStatusLine, formatSummary, type StatsSample } from './status.ts';
 
-function credentialsProvider(config: SimulatorConfig): CredentialsProvider | undefined {
+function credentialsProvider(config: SimulatorConfig, registered: Map<string, string>): CredentialsProvider | undefined {
   let secrets: Record<string, string> | undefined;
   if (config.secretsFile) {
     let parsed: unknown;
@@ -21,8 +22,10 @@ function credentialsProvider(config: SimulatorConfig): CredentialsProvider | und
     if (!result.success) throw new AppError('CONFIG_INVALID', `invalid options:\n  --secrets-file: expected {"deviceId": "secret", …} in ${config.secretsFile}`);
     secrets = result.data;
   }
-  if (!secrets && config.username === undefined) return undefined;
+  if (!secrets && config.username === undefined && config.apiUrl === undefined) return undefined;
   return (clientId) => {
+    const issued = registered.get(clientId);
+    if (issued !== undefined) return { username: clientId, password: issued };
     // Object.hasOwn: a client id like `__proto__` must not find a secret (FIELD-NOTES).
     if (secrets && Object.hasOwn(secrets, clientId)) return { username: clientId, password: secrets[clientId]! };
     if (config.username !== undefined) return { username: config.username, password: config.password ?? '' };
@@ -38,8 +41,22 @@ try {
   }
   const config = cli.config;
   const log = createLogger({ level: config.logLevel, name: 'simulators' });
-  const credentials = credentialsProvider(config);
+  // Filled before the fleet connects when the devices register through the device API.
+  const registered = new Map<string, string>();
+  const credentials = credentialsProvider(config, registered);
   const fleet = createFleet({ ...fleetOptionsOf(config), ...(credentials ? { credentials } : {}), logger: log });
+  if (config.apiUrl !== undefined && config.adminToken !== undefined) {
+    if (config.multiplex > 1) throw new AppError('CONFIG_INVALID', 'invalid options:\n  --multiplex: registered devices each need their own connection (use --multiplex 1 with --api-url)');
+    process.stderr.write(`registering ${fleet.devices.length} devices at ${config.apiUrl}…\n`);
+    const secrets = await registerThroughApi({
+      apiUrl: config.apiUrl,
+      adminToken: config.adminToken,
+      devices: fleet.devices,
+      intervalSeconds: Math.max(1, Math.ceil(config.intervalMs / 1000)),
+      owner: config.owner,
+    });
+    for (const [id, secret] of secrets) registered.set(id, secret);
+  }
 
   // The status line: rewritten in place on a terminal, a plain line every few seconds otherwise.
   const tty = process.stderr.isTTY === true;
@@ -80,6 +97,10 @@ try {
     }, config.durationS * 1_000);
   }
 } catch (error) {
+  if (isAppError(error, 'REGISTRATION_FAILED')) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
   if (isAppError(error, 'CONFIG_INVALID')) {
     // Options, not environment files, are what a simulator user got wrong.
     process.stderr.write(`${error.message}\n`);

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBroker } from '../../broker/broker.ts';
+import type { LatestResponse } from '../../contracts/index.ts';
+import { startStack } from '../helpers/stack.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const closers: (() => Promise<unknown>)[] = [];
@@ -80,5 +82,38 @@ describe('npm run simulate', () => {
     expect(await run.exit).toBe(0);
     expect(run.err()).toContain('simulation summary');
     expect(run.err()).toMatch(/faults {7}\d+ injected:/);
+  });
+});
+
+describe('npm run simulate against a secured lab', () => {
+  it('registers its devices through the device API and each publishes with its own secret', async () => {
+    const stack = await startStack({ security: 'secured' });
+    closers.push(() => stack.close());
+    const args = ['--mqtt-url', stack.mqttUrl, '--air', '1', '--traffic', '1', '--waste', '1', '--interval-ms', '200', '--duration-s', '3', '--seed', '7'];
+    const run = simulate(args, { API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken });
+    expect(await run.exit, run.err() + run.out()).toBe(0);
+    expect(run.err()).toContain('registering 3 devices');
+
+    const registered = (await stack.registry.list()).filter((d) => d.owner === 'StreetLab simulator');
+    expect(registered.map((d) => d.kind).sort()).toEqual(['air', 'traffic', 'waste']);
+    await stack.flush();
+    const latest = (await (await fetch(`${stack.apiUrl}/api/v1/latest`, { headers: { authorization: `Bearer ${stack.adminToken}` } })).json()) as LatestResponse;
+    expect(latest.readings.map((r) => r.deviceId).sort()).toEqual(registered.map((d) => d.id).sort());
+
+    // A second run finds its devices registered and rotates their secrets instead of failing.
+    const again = simulate(args, { API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken });
+    expect(await again.exit, again.err()).toBe(0);
+    expect(again.err()).not.toMatch(/refused|not authori[sz]ed/i);
+  });
+
+  it('stops with a clear message when the admin token is wrong, or given without --api-url', async () => {
+    const stack = await startStack({ security: 'secured' });
+    closers.push(() => stack.close());
+    const wrong = simulate(['--mqtt-url', stack.mqttUrl, '--air', '1', '--traffic', '0', '--waste', '0', '--duration-s', '1'], { API_URL: stack.apiUrl, ADMIN_TOKEN: 'not-the-admin-token-at-all' });
+    expect(await wrong.exit).toBe(1);
+    expect(wrong.err()).toMatch(/registering air-\S+: the device API answered 401/);
+    const half = simulate(['--admin-token', 'x'.repeat(40)]);
+    expect(await half.exit).toBe(1);
+    expect(half.err()).toContain('--api-url and --admin-token go together');
   });
 });

@@ -24,6 +24,17 @@ describe('configuration', () => {
     expect(parseConfig(LabConfigSchema, {})).toMatchObject({ DATA_DIR: '.lab', HTTP_PORT: 8080 });
   });
 
+  it('leaves INFLUX_URL unset for the lab, which then starts its own InfluxDB', () => {
+    expect(parseConfig(LabConfigSchema, {}).INFLUX_URL).toBeUndefined();
+    expect(parseConfig(LabConfigSchema, { INFLUX_URL: 'http://db:8086' }).INFLUX_URL).toBe('http://db:8086');
+  });
+
+  it('reads the payload limit with the same units in broker and ingest', () => {
+    expect(parseConfig(IngestConfigSchema, { MAX_PAYLOAD_BYTES: '16KiB' }).MAX_PAYLOAD_BYTES).toBe(16_384);
+    expect(parseConfig(BrokerConfigSchema, { MAX_PAYLOAD_BYTES: '16KiB' }).MAX_PAYLOAD_BYTES).toBe(16_384);
+    expect(parseConfig(BrokerConfigSchema, { MQTT_WS_ENABLED: 'no' }).MQTT_WS_ENABLED).toBe(false);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(parseConfig(BrokerConfigSchema, { MQTT_PORT: '' }).MQTT_PORT).toBe(1883);
   });
@@ -37,6 +48,10 @@ describe('configuration', () => {
     [IngestConfigSchema, { INFLUX_DB: 'drop;me' }, 'INFLUX_DB'],
     [IngestConfigSchema, { WRITE_BATCH_SIZE: '-5' }, 'WRITE_BATCH_SIZE'],
     [LabConfigSchema, { SIM_INTERVAL_MS: '1' }, 'SIM_INTERVAL_MS'],
+    [LabConfigSchema, { ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
+    [LabConfigSchema, { INFLUX_URL: 'influx' }, 'INFLUX_URL'],
+    [IngestConfigSchema, { MAX_PAYLOAD_BYTES: 'lots' }, 'MAX_PAYLOAD_BYTES'],
+    [BrokerConfigSchema, { MQTT_WS_ENABLED: 'maybe' }, 'MQTT_WS_ENABLED'],
   ] as const)('names the bad variable (%#)', (schema, env, name) => {
     const message = configError(() => parseConfig(schema, env));
     expect(message).toContain(name);
