@@ -60,7 +60,8 @@ export const SimulatorConfigSchema = z
     logLevel: LogLevelSchema,
     faults: z.partialRecord(z.enum(FAULT_KINDS), rate).default({}),
   })
-  .refine((c) => (c.apiUrl === undefined) === (c.adminToken === undefined), { message: '--api-url and --admin-token go together', path: ['apiUrl'] })
+  // ADMIN_TOKEN alone is ignored: operators export it in every terminal for the other tools.
+  .refine((c) => c.apiUrl === undefined || c.adminToken !== undefined, { message: 'needs --admin-token (or ADMIN_TOKEN) to register devices', path: ['apiUrl'] })
   .refine((c) => c.air + c.traffic + c.waste > 0, { message: 'at least one device is needed', path: ['air'] })
   .refine((c) => c.air + c.traffic + c.waste <= MAX_FLEET_DEVICES, { message: `at most ${MAX_FLEET_DEVICES} devices in all`, path: ['air'] });
 export type SimulatorConfig = z.infer<typeof SimulatorConfigSchema>;
@@ -79,7 +80,7 @@ export const SIMULATOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'username', flag: 'username', env: 'MQTT_USERNAME', value: 'NAME', help: 'one MQTT account for every device (an open or shared-account broker)' },
   { key: 'password', flag: 'password', env: 'MQTT_PASSWORD', value: 'SECRET', help: 'password of --username' },
   { key: 'secretsFile', flag: 'secrets-file', env: 'SIM_SECRETS_FILE', value: 'FILE', help: 'JSON {"deviceId": "secret", …}: per-device credentials (username = device id)' },
-  { key: 'apiUrl', flag: 'api-url', env: 'API_URL', value: 'URL', help: 'register the devices through this device API (needs --admin-token); each logs in with its own secret' },
+  { key: 'apiUrl', flag: 'api-url', env: 'SIM_API_URL', value: 'URL', help: 'register the devices through this device API (needs --admin-token); each logs in with its own secret' },
   { key: 'adminToken', flag: 'admin-token', env: 'ADMIN_TOKEN', value: 'TOKEN', help: 'admin token of the device API, for --api-url' },
   { key: 'owner', flag: 'owner', env: 'SIM_OWNER', value: 'NAME', help: 'owner of devices registered with --api-url (default "StreetLab simulator")' },
   { key: 'air', flag: 'air', env: 'SIM_AIR', value: 'N', help: 'air-quality nodes (default 4)' },

@@ -90,7 +90,7 @@ describe('npm run simulate against a secured lab', () => {
     const stack = await startStack({ security: 'secured' });
     closers.push(() => stack.close());
     const args = ['--mqtt-url', stack.mqttUrl, '--air', '1', '--traffic', '1', '--waste', '1', '--interval-ms', '200', '--duration-s', '3', '--seed', '7'];
-    const run = simulate(args, { API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken });
+    const run = simulate(args, { SIM_API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken });
     expect(await run.exit, run.err() + run.out()).toBe(0);
     expect(run.err()).toContain('registering 3 devices');
 
@@ -101,19 +101,19 @@ describe('npm run simulate against a secured lab', () => {
     expect(latest.readings.map((r) => r.deviceId).sort()).toEqual(registered.map((d) => d.id).sort());
 
     // A second run finds its devices registered and rotates their secrets instead of failing.
-    const again = simulate(args, { API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken });
+    const again = simulate(args, { SIM_API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken });
     expect(await again.exit, again.err()).toBe(0);
     expect(again.err()).not.toMatch(/refused|not authori[sz]ed/i);
   });
 
-  it('stops with a clear message when the admin token is wrong, or given without --api-url', async () => {
+  it('stops with a clear message when the admin token is wrong or missing', async () => {
     const stack = await startStack({ security: 'secured' });
     closers.push(() => stack.close());
-    const wrong = simulate(['--mqtt-url', stack.mqttUrl, '--air', '1', '--traffic', '0', '--waste', '0', '--duration-s', '1'], { API_URL: stack.apiUrl, ADMIN_TOKEN: 'not-the-admin-token-at-all' });
+    const wrong = simulate(['--mqtt-url', stack.mqttUrl, '--air', '1', '--traffic', '0', '--waste', '0', '--duration-s', '1'], { SIM_API_URL: stack.apiUrl, ADMIN_TOKEN: 'not-the-admin-token-at-all' });
     expect(await wrong.exit).toBe(1);
     expect(wrong.err()).toMatch(/registering air-\S+: the device API answered 401/);
-    const half = simulate(['--admin-token', 'x'.repeat(40)]);
+    const half = simulate(['--api-url', stack.apiUrl], { ADMIN_TOKEN: '' });
     expect(await half.exit).toBe(1);
-    expect(half.err()).toContain('--api-url and --admin-token go together');
+    expect(half.err()).toMatch(/--api-url: needs --admin-token/);
   });
 });
