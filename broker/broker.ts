@@ -8,7 +8,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AedesOptions, type Client } from 'aedes';
+import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
@@ -78,6 +78,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     ...(options.mq ? { mq: options.mq } : {}),
     ...policyHooks,
   });
+  publishBeforePuback(aedes);
   options.policy?.attach?.(aedes);
 
   const limits = packetLimitsFor(options.maxPayloadBytes ?? 16 * 1024);
@@ -164,6 +165,50 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
       })();
       return closing;
     },
+  };
+}
+
+type PublishFn = (packet: PublishPacket, client?: Client | null | ((error?: Error) => void), done?: (error?: Error) => void) => void;
+const PUBLISHED_BEFORE_PUBACK = Symbol('streetlab.publishedBeforePuback');
+type MarkedPacket = PublishPacket & { [PUBLISHED_BEFORE_PUBACK]?: true };
+
+/**
+ * Makes Aedes send a QoS 1 PUBACK only after the message is published — queued for every
+ * persistent session that subscribes, which with the file persistence means in the journal
+ * and fsynced (docs/durability.md, "Delivery guarantee").
+ *
+ * Aedes 1.x does it the other way round (lib/handlers/publish.js, QoS 1: `write(PubAck)`, then
+ * `broker.publish` → `persistence.outgoingEnqueueCombi`): a broker crash between the two
+ * loses a message the publisher was told is safe, and the publisher does not resend it. Its
+ * hooks run in this order for a client's PUBLISH: `authorizePublish`, PUBACK, `publish` — all
+ * on the same packet object. So once the policy has authorised a QoS 1 packet, it is published
+ * here, inside `authorizePublish`, and Aedes' own `publish` of that packet, after the PUBACK,
+ * is a no-op. A failed publish fails the authorisation: Aedes closes the connection without a
+ * PUBACK and the publisher sends the message again. QoS 2 is already stored before its PUBREC;
+ * QoS 0 has no acknowledgement.
+ */
+function publishBeforePuback(aedes: Aedes): void {
+  const publish = (aedes.publish as unknown as PublishFn).bind(aedes);
+  const authorize = aedes.authorizePublish.bind(aedes);
+  aedes.authorizePublish = (client, packet, callback) => {
+    authorize(client, packet, (error) => {
+      if (error || !client || packet.qos !== 1) return callback(error);
+      publish(packet, client, (publishError) => {
+        if (publishError) return callback(publishError);
+        (packet as MarkedPacket)[PUBLISHED_BEFORE_PUBACK] = true;
+        callback(null);
+      });
+    });
+  };
+  (aedes as unknown as { publish: PublishFn }).publish = (packet, client, done) => {
+    const marked = packet as MarkedPacket;
+    if (marked[PUBLISHED_BEFORE_PUBACK]) {
+      delete marked[PUBLISHED_BEFORE_PUBACK];
+      const callback = typeof client === 'function' ? client : done;
+      if (callback) setImmediate(callback);
+      return;
+    }
+    publish(packet, client, done);
   };
 }
 

@@ -9,8 +9,9 @@
  * run. This keeps the broker a single process with a data directory.
  *
  * What is journaled, and when Aedes hears back:
- * - queued QoS 1/2 messages for persistent sessions (`outgoingEnqueue*`): after fsync. Aedes
- *   sends the publisher its PUBACK only after this resolves, so a reading the broker
+ * - queued QoS 1/2 messages for persistent sessions (`outgoingEnqueue*`): after fsync. The
+ *   publisher gets its PUBACK only after this resolves (Aedes 1.x alone would send it first:
+ *   broker/broker.ts `publishBeforePuback` reorders that), so a reading the broker
  *   acknowledged for a persistent subscriber (the ingest worker) survives a broker crash;
  * - subscriptions of persistent sessions, unsubscribes, session cleans, retained messages:
  *   after fsync, so the ingest worker's `lab/v1/#` subscription still catches readings that

@@ -8,7 +8,10 @@ import type { Logger } from './logger.ts';
 export function onShutdown(log: Logger, close: () => Promise<void>, graceMs = Number(process.env.SHUTDOWN_GRACE_MS ?? 10_000)): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      log.info({ signal }, 'already shutting down');
+      return;
+    }
     stopping = true;
     log.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
@@ -24,6 +27,8 @@ export function onShutdown(log: Logger, close: () => Promise<void>, graceMs = Nu
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  // `on`, not `once`: Ctrl-C reaches the process twice — from the terminal's process group and
+  // forwarded by npm/tsx — and a second signal without a listener would kill it mid-shutdown.
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
