@@ -24,6 +24,10 @@ import { healthRoutes, type HealthCheck } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import type { MetricsRegistry } from '../common/metrics.ts';
 import { readingRoutes } from './routes/readings.ts';
+import { alertRoutes, type AlertRoutesOptions } from './routes/alerts.ts';
+import { jobRoutes, type JobRoutesOptions } from './routes/jobs.ts';
+import { trialRoutes } from './routes/trials.ts';
+import type { TrialStore } from './trials/store.ts';
 import type { ReadingStore } from './store.ts';
 
 export interface AppOptions {
@@ -47,6 +51,12 @@ export interface AppOptions {
   research?: { limits?: QueryLimits | undefined; lookupInterval?: LookupInterval | undefined } | undefined;
   /** Prometheus registry served at GET /metrics (with HTTP request metrics); omitted = no /metrics. */
   metrics?: MetricsRegistry | undefined;
+  /** Alert rules (/api/v1/alert-rules, admin) and alerts (/api/v1/alerts, read); omitted = no alert routes. */
+  alerts?: Omit<AlertRoutesOptions, 'now'> | undefined;
+  /** Scheduled jobs shown at /api/v1/jobs (api/jobs/scheduler.ts); omitted = no /jobs. */
+  jobs?: JobRoutesOptions['jobs'] | undefined;
+  /** Trials and their device reports (/api/v1/trials); needs `registry`. */
+  trials?: { store: TrialStore; maxReadingsPerDevice?: number | undefined; dailySummarySchedule?: string | undefined } | undefined;
 }
 
 export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', 'dist', 'dashboard');
@@ -83,10 +93,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     lookupInterval: options.research?.lookupInterval,
   });
   await app.register(aqiRoutes, { prefix: '/api/v1', store: options.store, now, limits: options.research?.limits });
+  if (options.alerts) await app.register(alertRoutes, { prefix: '/api/v1', ...options.alerts, now });
+  if (options.jobs) await app.register(jobRoutes, { prefix: '/api/v1', jobs: options.jobs });
 
   if (options.registry) {
     await app.register(deviceRoutes, { prefix: '/api/v1', registry: options.registry, onStatus: options.onDeviceStatus });
     await app.register(keyRoutes, { prefix: '/api/v1', registry: options.registry });
+    if (options.trials) {
+      const registry = options.registry;
+      await app.register(trialRoutes, {
+        prefix: '/api/v1',
+        trials: options.trials.store,
+        now,
+        report: { influx: options.store.influx, lookupDevice: (id) => registry.get(id), maxReadingsPerDevice: options.trials.maxReadingsPerDevice },
+      });
+    }
   }
 
   const dashboardDir = options.dashboardDir ?? DEFAULT_DASHBOARD_DIR;

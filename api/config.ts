@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ResearchConfigShape } from './jobs/research.ts';
-import { InfluxConfigShape, LogLevelSchema, MqttClientConfigShape, booleanSchema, byteSizeSchema, portSchema, positiveIntSchema } from '../common/config.ts';
+import { AlertsConfigShape } from './alerts/config.ts';
+import { booleanSchema, byteSizeSchema, cronSchema, InfluxConfigShape, LogLevelSchema, MqttClientConfigShape, portSchema, positiveIntSchema } from '../common/config.ts';
 
 export const ApiConfigSchema = z.object({
   ...InfluxConfigShape,
@@ -23,8 +24,14 @@ export const ApiConfigSchema = z.object({
   RATE_LIMIT_WINDOW_MS: positiveIntSchema(60_000),
   /** Largest request body; bigger → 413. */
   BODY_LIMIT_BYTES: byteSizeSchema(64 * 1024),
+  /** Trial reports: most readings read per device for one report (beyond → 400 asking for a sub-range). */
+  TRIAL_REPORT_MAX_READINGS: positiveIntSchema(2_000_000),
+  /** node-cron expression of the daily trial summary (yesterday, UTC); default 00:15 every day. */
+  TRIAL_SUMMARY_SCHEDULE: cronSchema('15 0 * * *'),
   /** Research API: rollups, retention and query limits (api/jobs/research.ts). */
   ...ResearchConfigShape,
+  /** Alerts: rules, webhook, the offline-detection and alert-repeats jobs (api/alerts/config.ts). */
+  ...AlertsConfigShape,
   LOG_LEVEL: LogLevelSchema,
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;

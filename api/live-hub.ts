@@ -13,6 +13,8 @@ import {
   SubscribeRequestSchema,
   parseTopic,
   type ClientToServerEvents,
+  type LiveReading,
+  type Rejection,
   type ServerToClientEvents,
   type SubscribeAck,
   type SubscribeRequest,
@@ -30,7 +32,7 @@ export function roomFor(request: SubscribeRequest): string {
   return 'all';
 }
 
-function roomsOf(kind: string, deviceId: string): string[] {
+export function roomsOf(kind: string, deviceId: string): string[] {
   return ['all', `kind:${kind}`, `device:${deviceId}`, `kind:${kind}|device:${deviceId}`];
 }
 
@@ -40,6 +42,9 @@ export interface LiveHubOptions {
   mqttUsername?: string | undefined;
   mqttPassword?: string | undefined;
   logger?: Logger;
+  /** Told of every valid live reading and rejection (the alert engine); must not throw or block. */
+  onReading?: ((reading: LiveReading) => void) | undefined;
+  onRejection?: ((rejection: Rejection) => void) | undefined;
 }
 
 export interface LiveHub {
@@ -104,6 +109,7 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
         return;
       }
       io.to(rooms).emit('reading', reading.data);
+      options.onReading?.(reading.data);
     } else {
       const rejection = RejectionSchema.safeParse(body);
       if (!rejection.success) {
@@ -111,6 +117,7 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
         return;
       }
       io.to(rooms).emit('rejected', rejection.data);
+      options.onRejection?.(rejection.data);
     }
     forwarded += 1;
   });

@@ -7,7 +7,9 @@ import { openFileRegistry, resolveServiceCredentials } from '../common/registry/
 import { onShutdown } from '../common/shutdown.ts';
 import { ApiConfigSchema } from './config.ts';
 import { researchOptionsFromConfig } from './jobs/research.ts';
+import { alertingOptionsFromConfig } from './alerts/config.ts';
 import { createApiServer } from './server.ts';
+import { createRegistryDeviceCheck, openFileTrialStore } from './trials/store.ts';
 
 try {
   const config = parseConfig(ApiConfigSchema, process.env);
@@ -21,6 +23,8 @@ try {
     org: config.INFLUX_ORG,
   });
   const registry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), logger: log });
+  // Trials live next to the registry: DATA_DIR/trials.json.
+  const trials = await openFileTrialStore({ dataDir: resolve(config.DATA_DIR), checkDevices: createRegistryDeviceCheck(registry) });
   if (!config.ADMIN_TOKEN) log.warn('ADMIN_TOKEN is not set: devices can be managed only with an admin API key');
   if (config.PUBLIC_READ) log.info('PUBLIC_READ=true: read endpoints and the live feed are open to everyone');
   const credentials = resolveServiceCredentials('api', config);
@@ -34,15 +38,19 @@ try {
     dashboardDir: config.DASHBOARD_DIR,
     corsOrigins: config.CORS_ORIGINS,
     registry,
+    trials: { store: trials, maxReadingsPerDevice: config.TRIAL_REPORT_MAX_READINGS, dailySummarySchedule: config.TRIAL_SUMMARY_SCHEDULE },
     adminToken: config.ADMIN_TOKEN,
     publicRead: config.PUBLIC_READ,
     rateLimit: config.RATE_LIMIT_MAX > 0 ? { max: config.RATE_LIMIT_MAX, timeWindowMs: config.RATE_LIMIT_WINDOW_MS } : false,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     research: researchOptionsFromConfig(config),
+    // Alert rules and history live next to the registry: DATA_DIR/alert-rules.json, DATA_DIR/alerts.json.
+    alerts: alertingOptionsFromConfig(config, resolve(config.DATA_DIR)),
     logger: log,
   });
   onShutdown(log, async () => {
     await server.close();
+    await trials.close();
     await registry.close();
   });
 } catch (error) {

@@ -10,10 +10,17 @@ import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import { createMetricsRegistry, registerProcessMetrics, type MetricsRegistry } from '../common/metrics.ts';
 import type { DeviceRegistry } from '../common/registry/types.ts';
-import { buildApp } from './app.ts';
+import { buildApp, type AppOptions } from './app.ts';
 import { createResearch, type ResearchOptions } from './jobs/research.ts';
 import { createAuthenticator } from './plugins/auth.ts';
-import { createLiveHub, type LiveHub, type LiveServer } from './live-hub.ts';
+import { createLiveHub, roomsOf, type LiveHub, type LiveServer } from './live-hub.ts';
+import { createScheduler, type Scheduler } from './jobs/scheduler.ts';
+import { summariseTrialsDaily } from './trials/daily-summary.ts';
+
+/** 00:15 every day: the UTC day before is complete by then, late store-and-forward aside. */
+export const DEFAULT_TRIAL_SUMMARY_SCHEDULE = '15 0 * * *';
+import { createAlerting, type Alerting, type AlertingOptions } from './alerts/index.ts';
+import type { Alert } from '../contracts/index.ts';
 import { createReadingStore } from './store.ts';
 
 export interface ApiServerOptions {
@@ -40,12 +47,20 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** Prometheus registry for GET /metrics (default: a fresh one with process metrics). */
   metrics?: MetricsRegistry;
+  /** Alert rules, evaluation, delivery and their jobs (api/alerts/); false = off. Default: on, in memory. */
+  alerts?: AlertingOptions | false | undefined;
+  /** Trials (api/trials/store.ts) and the report's limits; needs `registry`. */
+  trials?: AppOptions['trials'];
 }
 
 export interface ApiServer {
   app: FastifyInstance;
   io: LiveServer;
   hub: LiveHub;
+  /** Scheduled jobs (GET /api/v1/jobs); `registerJob` adds one, e.g. a daily trial summary. */
+  scheduler: Scheduler;
+  /** Alerting, unless turned off. */
+  alerts: Alerting | undefined;
   port: number;
   url: string;
   close(): Promise<void>;
@@ -57,12 +72,47 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   let hub: LiveHub | undefined;
   let io: LiveServer | undefined;
   const auth = { adminToken: options.adminToken, publicRead: options.publicRead ?? false };
-  const research = createResearch(influx, options.research ?? {}, { logger: log, registry: options.registry });
+  const scheduler = createScheduler({ logger: log.child({ component: 'jobs' }) });
+  const research = createResearch(influx, options.research ?? {}, { logger: log, registry: options.registry, scheduler });
+  const registry = options.registry;
+  const alerting =
+    options.alerts === false
+      ? undefined
+      : await createAlerting(options.alerts ?? {}, {
+          scheduler,
+          logger: log,
+          peekDevice: registry ? (id) => registry.peek(id) : undefined,
+          listDevices: registry ? () => registry.list() : undefined,
+          emit: (alert: Alert) => {
+            const rooms = alert.deviceId === undefined ? ['all'] : alert.kind ? roomsOf(alert.kind, alert.deviceId) : ['all', `device:${alert.deviceId}`];
+            io?.to(rooms).emit('alert', alert);
+          },
+        });
+  if (options.trials && registry) {
+    // Yesterday's figures for every device of every open trial, stored as `trial_daily`.
+    const { store, maxReadingsPerDevice } = options.trials;
+    scheduler.registerJob(
+      'trial-daily-summary',
+      options.trials.dailySummarySchedule ?? DEFAULT_TRIAL_SUMMARY_SCHEDULE,
+      () =>
+        summariseTrialsDaily({
+          trials: store,
+          report: { influx, lookupDevice: (id) => registry.get(id), maxReadingsPerDevice },
+          write: (lines) => influx.write(lines),
+          logger: log.child({ component: 'trial-daily-summary' }),
+        }),
+      { description: "yesterday's completeness, gaps, rejections and latency per device of every open trial (UTC day)" },
+    );
+  }
   const metrics = options.metrics ?? createMetricsRegistry();
   if (!options.metrics) registerProcessMetrics(metrics);
   metrics.gauge({ name: 'streetlab_api_socketio_clients', help: 'socket.io clients connected (live feed).', collect: () => io?.engine.clientsCount ?? 0 });
   metrics.gauge({ name: 'streetlab_api_live_events_forwarded', help: 'Live events forwarded from the broker to socket.io since start (a counter read at scrape time).', collect: () => hub?.stats().forwarded ?? 0 });
   metrics.gauge({ name: 'streetlab_api_live_events_dropped', help: 'Live events dropped as malformed since start.', collect: () => hub?.stats().dropped ?? 0 });
+  if (alerting) {
+    metrics.gauge({ name: 'streetlab_api_alerts_active', help: 'Alerts open right now.', collect: () => alerting.engine.stats().active });
+    metrics.gauge({ name: 'streetlab_api_alert_webhook_failed', help: 'Alert events the webhook never accepted (attempts exhausted) since start.', collect: () => alerting.webhook?.stats().failed ?? 0 });
+  }
   metrics.gauge({ name: 'streetlab_api_broker_connected', help: '1 while the live feed is connected to the broker.', collect: () => (hub?.connected() ? 1 : 0) });
   const app = await buildApp({
     metrics,
@@ -71,6 +121,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     logger: log,
     dashboardDir: options.dashboardDir,
     registry: options.registry,
+    trials: options.trials,
+    ...(alerting ? { alerts: { rules: alerting.rules, history: alerting.history } } : {}),
+    jobs: scheduler,
     auth,
     security: { corsOrigins: options.corsOrigins ?? [], ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }) },
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
@@ -106,13 +159,22 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     });
     next(error);
   });
-  hub = createLiveHub({ io, mqttUrl: options.mqttUrl, mqttUsername: options.mqttUsername, mqttPassword: options.mqttPassword, logger: log });
+  hub = createLiveHub({
+    io,
+    mqttUrl: options.mqttUrl,
+    mqttUsername: options.mqttUsername,
+    mqttPassword: options.mqttPassword,
+    logger: log,
+    ...(alerting ? { onReading: alerting.onReading, onRejection: alerting.onRejection } : {}),
+  });
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 8080 });
   const port = (app.server.address() as AddressInfo).port;
   await hub.ready;
   liveReady = true;
   await research.start();
+  // After research.start(): the rollups' retention policy exists before their first run.
+  await scheduler.start();
   log.info({ url: `http://${host}:${port}` }, 'api listening');
   let closing: Promise<void> | undefined;
   const liveHub = hub;
@@ -120,11 +182,15 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     app,
     io,
     hub: liveHub,
+    scheduler,
+    alerts: alerting,
     port,
     url: `http://${host}:${port}`,
     close() {
       closing ??= (async () => {
+        await scheduler.close();
         await research.close();
+        await alerting?.close();
         await liveHub.close();
         // Closing the transports (not disconnectSockets, which tells clients "you were
         // kicked: do not reconnect") lets live clients reconnect to the next process.

@@ -2,6 +2,7 @@
  * Configuration comes from the environment, is validated with zod once at start, and a bad
  * value stops the process with a message that names the variable.
  */
+import cron from 'node-cron';
 import { z } from 'zod';
 import { AppError } from './errors.ts';
 
@@ -89,3 +90,10 @@ export const byteSizeSchema = (defaultBytes: number) =>
       }
       return bytes;
     });
+
+/** A node-cron expression (five fields, or six with seconds first), checked at start. */
+export const cronSchema = (defaultValue: string) =>
+  z
+    .string()
+    .refine((v) => cron.validate(v), 'a cron expression, e.g. */5 * * * * (every 5 minutes) or */30 * * * * * (every 30 s)')
+    .default(defaultValue);

@@ -73,14 +73,22 @@ export const ApiKeyRecordSchema = z.object({
   id: z.string().describe('public key id (the token starts with slk_{id}_)'),
   name: z.string().min(1).max(100).describe('who or what the key is for'),
   role: ApiKeyRoleSchema,
+  /**
+   * A reader key with an owner (a company in a trial) sees that owner's trials and trial
+   * reports and no one else's. Keys without an owner (older keys too) read as before.
+   */
+  owner: z.string().min(1).max(100).optional().describe('only this owner\'s trials are visible with this key'),
   createdAt: z.iso.datetime(),
 });
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecordSchema>;
 
-export const CreateApiKeyRequestSchema = z.strictObject({
-  name: z.string().min(1).max(100),
-  role: ApiKeyRoleSchema.default('reader'),
-});
+export const CreateApiKeyRequestSchema = z
+  .strictObject({
+    name: z.string().min(1).max(100),
+    role: ApiKeyRoleSchema.default('reader'),
+    owner: z.string().min(1).max(100).optional().describe('scope a reader key to one owner\'s trials'),
+  })
+  .refine((key) => key.owner === undefined || key.role === 'reader', { path: ['owner'], message: 'only reader keys can have an owner (an admin sees everything)' });
 export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequestSchema>;
 
 /** Returned once, at creation: the only time the token is shown. */

@@ -6,3 +6,6 @@ export * from './live.ts';
 export * from './api.ts';
 export * from './aqi.ts';
 export * from './devices.ts';
+export * from './alerts.ts';
+export * from './jobs.ts';
+export * from './trials.ts';

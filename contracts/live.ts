@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DeviceIdSchema, ReadingKindSchema } from './readings.ts';
 import { RejectionSchema } from './rejections.ts';
+import { AlertSchema, type Alert } from './alerts.ts';
 
 /** A validated, normalised reading: the shape on the live feed and in REST responses. */
 export const LiveReadingSchema = z.object({
@@ -34,17 +35,8 @@ export const SubscribeAckSchema = z.union([
 ]);
 export type SubscribeAck = z.infer<typeof SubscribeAckSchema>;
 
-export const AlertSchema = z.object({
-  id: z.string(),
-  rule: z.string(),
-  severity: z.enum(['info', 'warning', 'critical']),
-  state: z.enum(['open', 'repeat', 'cleared']),
-  deviceId: DeviceIdSchema.optional(),
-  kind: ReadingKindSchema.optional(),
-  message: z.string(),
-  at: z.iso.datetime(),
-});
-export type Alert = z.infer<typeof AlertSchema>;
+/** The `alert` event's payload: defined with the rules in alerts.ts, re-exported for live-feed users. */
+export { AlertSchema, type Alert };
 
 export const DeviceStatusSchema = z.object({
   deviceId: DeviceIdSchema,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InfluxConfigShape, LogLevelSchema, portSchema } from '../common/config.ts';
 import { ResearchConfigShape } from '../api/jobs/research.ts';
+import { AlertsConfigShape } from '../api/alerts/config.ts';
 
 /** `npm run lab` settings: loopback ports with the usual defaults, data under .lab/. */
 export const LabConfigSchema = z.object({
@@ -22,7 +23,7 @@ export const LabConfigSchema = z.object({
   INFLUX_PASSWORD: InfluxConfigShape.INFLUX_PASSWORD,
   INFLUX_ORG: InfluxConfigShape.INFLUX_ORG,
   /** Bearer token for the admin API; unset = a fresh random one per start, printed in the banner. */
-  ADMIN_TOKEN: z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional(),
+  ADMIN_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
   SIM_AIR: z.coerce.number().int().min(0).max(20_000).default(4),
   SIM_TRAFFIC: z.coerce.number().int().min(0).max(20_000).default(3),
   SIM_WASTE: z.coerce.number().int().min(0).max(20_000).default(5),
@@ -30,6 +31,9 @@ export const LabConfigSchema = z.object({
   SIM_SEED: z.coerce.number().int().default(1),
   /** Level of the log file (DATA_DIR/lab.log); the terminal shows warnings and errors. */
   LOG_LEVEL: LogLevelSchema,
+  /** Longest Ctrl-C may take: the lab stops five services and InfluxDB in turn. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(1_000).default(20_000),
   ...ResearchConfigShape,
+  ...AlertsConfigShape,
 });
 export type LabConfig = z.infer<typeof LabConfigSchema>;

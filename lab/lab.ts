@@ -20,10 +20,13 @@ import { startInfluxServer, type InfluxServer } from '../common/influx-server.ts
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import type { ResearchOptions } from '../api/jobs/research.ts';
+import type { AlertingOptions } from '../api/alerts/index.ts';
+import { LAB_ALERT_RULES } from '../api/alerts/defaults.ts';
 import { createBroker, type Broker } from '../broker/broker.ts';
 import { createIngest, type Ingest } from '../ingest/ingest.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
 import type { Fleet } from '../simulators/fleet.ts';
+import { createRegistryDeviceCheck, openFileTrialStore, type TrialStore } from '../api/trials/store.ts';
 
 export interface LabOptions {
   /** Where the lab keeps its state (InfluxDB data, logs); omitted = a temporary InfluxDB. */
@@ -61,6 +64,13 @@ export interface LabOptions {
   mqttTls?: { port: number; cert: string | Buffer; key: string | Buffer } | undefined;
   /** Research API: rollup job, retention and query limits; default rollups on (api/jobs/research.ts). */
   research?: ResearchOptions | undefined;
+  /**
+   * Alerts (api/alerts/); false = off. Rules and history live beside the registry; the example
+   * rules (LAB_ALERT_RULES) are seeded when the rule store was never written, unless seedRules says otherwise.
+   */
+  alerts?: AlertingOptions | false | undefined;
+  /** Ingest's clock (tests script receipt times with it); default Date.now. */
+  ingestNow?: (() => number) | undefined;
   logger?: Logger;
 }
 
@@ -74,6 +84,8 @@ export interface Lab {
   urls: { dashboard: string; api: string; mqtt: string; mqttWs: string | undefined; mqttTls: string | undefined; influx: string };
   /** The device registry (DATA_DIR/registry.json, or a temporary one). */
   registry: FileRegistry;
+  /** Trials (DATA_DIR/trials.json, beside the registry). */
+  trials: TrialStore;
   security: 'secured' | 'open';
   /** Bearer token for the admin API (generated unless given): print it once, keep it out of logs. */
   adminToken: string;
@@ -124,6 +136,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     }
     const registry = await openFileRegistry({ dataDir: registryDir, logger: log.child({ service: 'registry' }) });
     closers.push(() => registry.close());
+    const trials = await openFileTrialStore({ dataDir: registryDir, checkDevices: createRegistryDeviceCheck(registry) });
+    closers.push(() => trials.close());
     const adminToken = options.adminToken ?? generateSecret(32);
     const serviceToken = options.serviceToken ?? generateServiceToken();
     const ingestCredentials = serviceCredentials(serviceToken, 'ingest');
@@ -158,6 +172,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       influx,
       limits: { maxPayloadBytes },
       lookupTags: (deviceId) => registry.tagsOf(deviceId),
+      ...(options.ingestNow ? { now: options.ingestNow } : {}),
       // The spool keeps what InfluxDB has not stored yet across lab restarts (docs/durability.md);
       // without a data dir (tests) it is a temporary one.
       ...(options.dataDir ? { spoolDir: join(options.dataDir, 'spool') } : {}),
@@ -175,10 +190,12 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       mqttPassword: apiCredentials.password,
       dashboardDir: options.dashboardDir,
       registry,
+      trials: { store: trials },
       adminToken,
       publicRead: options.publicRead ?? true,
       ...(options.apiRateLimit === undefined ? {} : { rateLimit: options.apiRateLimit }),
       ...(options.research === undefined ? {} : { research: options.research }),
+      alerts: options.alerts === false ? false : { seedRules: LAB_ALERT_RULES, ...options.alerts, dataDir: registryDir },
       logger: log.child({ service: 'api' }),
     });
     closers.push(() => api.close());
@@ -240,6 +257,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       fleet,
       urls: { dashboard: `${api.url}/`, api: api.url, mqtt: broker.url, mqttWs: broker.wsUrl, mqttTls: broker.tlsUrl, influx: influxSettings.url },
       registry,
+      trials,
       security,
       adminToken,
       registerDevice: (request) => registry.create(request),

@@ -8,6 +8,7 @@ import { onShutdown } from '../common/shutdown.ts';
 import { LabConfigSchema } from './config.ts';
 import { createLab } from './lab.ts';
 import { researchOptionsFromConfig } from '../api/jobs/research.ts';
+import { alertingOptionsFromConfig } from '../api/alerts/config.ts';
 import { describeLab } from './banner.ts';
 
 try {
@@ -44,6 +45,7 @@ try {
     simulate: { air: config.SIM_AIR, traffic: config.SIM_TRAFFIC, waste: config.SIM_WASTE, intervalMs: config.SIM_INTERVAL_MS, seed: config.SIM_SEED },
     ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),
     research: researchOptionsFromConfig(config),
+    alerts: alertingOptionsFromConfig(config, dataDir),
     logger: log,
   });
   process.stdout.write(describeLab(lab, { dataDir, logFile }));
@@ -51,7 +53,7 @@ try {
     process.stderr.write('\n[streetlab] stopping…\n');
     await lab.close();
     process.stderr.write(`[streetlab] stopped; data kept in ${dataDir}\n`);
-  }, 20_000);
+  }, config.SHUTDOWN_GRACE_MS);
 } catch (error) {
   exitOnConfigError(error);
 }

@@ -28,6 +28,14 @@ import {
   type UpdateDeviceRequest,
 } from '../../contracts/index.ts';
 import { isAppError } from '../../common/errors.ts';
+import {
+  type CreateTrialRequest,
+  type Trial,
+  type TrialListResponse,
+  type TrialReport,
+  type UpdateTrialRequest,
+} from '../../contracts/index.ts';
+import { createRegistryDeviceCheck, openFileTrialStore, type TrialStore } from '../trials/store.ts';
 import { SERVICE_ROLES, openFileRegistry, serviceCredentials, type DeviceRegistry, type ServiceRole } from '../../common/registry/index.ts';
 
 export const HELP = `Usage: npm run devices -- <command> [arguments] [options]
@@ -46,9 +54,26 @@ Devices
 
 API keys
   keys list              list API keys (without tokens)
-  keys add <name> [--role reader|admin]
-                         create a key; prints its token (shown only once)
+  keys add <name> [--role reader|admin] [--owner <owner>]
+                         create a key; prints its token (shown only once); a reader key
+                         with --owner sees only that owner's trials and reports
   keys revoke <key-id>   revoke a key at once
+
+Trials
+  trial add <id> --name <name> --owner <owner> --devices <id,id,…> --start <ISO time> --interval <s>
+           [--end <ISO time>] [--completeness <%>] [--max-reject-rate <%>] [--max-latency-p95 <ms>]
+           [--reference <air device id>]
+                         create a trial (goals default: completeness 95 %, reject rate 5 %)
+  trial list             list trials
+  trial show <id>        one trial
+  trial update <id> [--name …] [--owner …] [--devices …] [--start …] [--end …|--no-end]
+           [--interval …] [--completeness …] [--max-reject-rate …] [--max-latency-p95 …]
+           [--reference …|--no-reference]
+  trial close <id> [--end <ISO time>]
+                         end a trial (default: its planned end if past, else now)
+  trial report <id> [--from <time>] [--to <time>] [--format json|html]
+                         the device report (over HTTP only: it reads InfluxDB); human summary,
+                         --json for the JSON report, --format html for the printable page
 
 Services
   service-credentials <ingest|api|monitor>
@@ -91,11 +116,18 @@ interface Backend {
   listKeys(): Promise<ApiKeyRecord[]>;
   createKey(request: CreateApiKeyRequest): Promise<ApiKeyWithToken>;
   revokeKey(id: string): Promise<void>;
+  listTrials(): Promise<Trial[]>;
+  getTrial(id: string): Promise<Trial>;
+  createTrial(request: CreateTrialRequest): Promise<Trial>;
+  updateTrial(id: string, patch: UpdateTrialRequest): Promise<Trial>;
+  closeTrial(id: string, end: string | undefined): Promise<Trial>;
+  /** JSON report, or the HTML page as text. */
+  trialReport(id: string, query: { from?: string | undefined; to?: string | undefined; format: 'json' | 'html' }): Promise<TrialReport | string>;
   close(): Promise<void>;
 }
 
 function httpBackend(apiUrl: string, token: string, doFetch: typeof fetch): Backend {
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
     let response: Response;
     try {
       response = await doFetch(new URL(path, apiUrl), {
@@ -108,6 +140,7 @@ function httpBackend(apiUrl: string, token: string, doFetch: typeof fetch): Back
     }
     if (response.status === 204) return undefined as T;
     const text = await response.text();
+    if (raw && response.ok) return text as T;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -121,6 +154,7 @@ function httpBackend(apiUrl: string, token: string, doFetch: typeof fetch): Back
     return parsed as T;
   }
   const device = (id: string) => `/api/v1/devices/${encodeURIComponent(id)}`;
+  const trial = (id: string) => `/api/v1/trials/${encodeURIComponent(id)}`;
   return {
     list: async () => (await call<DeviceListResponse>('GET', '/api/v1/devices')).devices,
     get: (id) => call('GET', device(id)),
@@ -131,11 +165,22 @@ function httpBackend(apiUrl: string, token: string, doFetch: typeof fetch): Back
     listKeys: async () => (await call<ApiKeyListResponse>('GET', '/api/v1/keys')).keys,
     createKey: (request) => call('POST', '/api/v1/keys', request),
     revokeKey: (id) => call('DELETE', `/api/v1/keys/${encodeURIComponent(id)}`),
+    listTrials: async () => (await call<TrialListResponse>('GET', '/api/v1/trials')).trials,
+    getTrial: (id) => call('GET', trial(id)),
+    createTrial: (request) => call('POST', '/api/v1/trials', request),
+    updateTrial: (id, patch) => call('PATCH', trial(id), patch),
+    closeTrial: (id, end) => call('POST', `${trial(id)}/close`, end === undefined ? undefined : { end }),
+    trialReport: (id, query) => {
+      const search = new URLSearchParams({ format: query.format });
+      if (query.from !== undefined) search.set('from', query.from);
+      if (query.to !== undefined) search.set('to', query.to);
+      return call('GET', `${trial(id)}/report?${search}`, undefined, query.format === 'html');
+    },
     close: async () => {},
   };
 }
 
-function fileBackend(registry: DeviceRegistry): Backend {
+function fileBackend(registry: DeviceRegistry, trials: TrialStore): Backend {
   return {
     list: () => registry.list(),
     async get(id) {
@@ -150,7 +195,22 @@ function fileBackend(registry: DeviceRegistry): Backend {
     listKeys: () => registry.listApiKeys(),
     createKey: (request) => registry.createApiKey(request),
     revokeKey: (id) => registry.revokeApiKey(id),
-    close: () => registry.close(),
+    listTrials: () => trials.list(),
+    async getTrial(id) {
+      const found = await trials.get(id);
+      if (!found) throw new Error(`404 NOT_FOUND: no trial "${id}"`);
+      return found;
+    },
+    createTrial: (request) => trials.create(request),
+    updateTrial: (id, patch) => trials.update(id, patch),
+    closeTrial: (id, end) => trials.closeTrial(id, end === undefined ? {} : { end }),
+    trialReport: async () => {
+      throw new UsageError('trial report reads InfluxDB through the API: run it over HTTP (API_URL and ADMIN_TOKEN), not with --data-dir');
+    },
+    async close() {
+      await trials.close();
+      await registry.close();
+    },
   };
 }
 
@@ -219,6 +279,18 @@ export async function runDevicesCli(argv: readonly string[], io: CliIo): Promise
         meta: { type: 'string' },
         disabled: { type: 'boolean' },
         role: { type: 'string' },
+        devices: { type: 'string' },
+        start: { type: 'string' },
+        end: { type: 'string' },
+        'no-end': { type: 'boolean' },
+        completeness: { type: 'string' },
+        'max-reject-rate': { type: 'string' },
+        'max-latency-p95': { type: 'string' },
+        reference: { type: 'string' },
+        'no-reference': { type: 'boolean' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        format: { type: 'string' },
       },
     });
   } catch (error) {
@@ -255,7 +327,9 @@ export async function runDevicesCli(argv: readonly string[], io: CliIo): Promise
 
   let backend: Backend;
   if (values['data-dir'] !== undefined) {
-    backend = fileBackend(await openFileRegistry({ dataDir: resolve(values['data-dir']), pollIntervalMs: 0 }));
+    const dataDir = resolve(values['data-dir']);
+    const registry = await openFileRegistry({ dataDir, pollIntervalMs: 0 });
+    backend = fileBackend(registry, await openFileTrialStore({ dataDir, checkDevices: createRegistryDeviceCheck(registry) }));
   } else {
     const token = io.env.ADMIN_TOKEN;
     if (!token) {
@@ -337,14 +411,14 @@ export async function runDevicesCli(argv: readonly string[], io: CliIo): Promise
         const sub = need('keys command: list, add or revoke');
         if (sub === 'list') {
           const keys = await backend.listKeys();
-          print(keys.length === 0 ? 'no API keys' : keys.map((k) => `${k.id}  ${k.role.padEnd(7)} ${k.createdAt}  ${k.name}`).join('\n'), { keys });
+          print(keys.length === 0 ? 'no API keys' : keys.map((k) => `${k.id}  ${k.role.padEnd(7)} ${k.createdAt}  ${k.name}${k.owner ? `  (owner ${k.owner})` : ''}`).join('\n'), { keys });
           return 0;
         }
         if (sub === 'add') {
           const name = need('name');
           const role = (values.role ?? 'reader') as ApiKeyRole;
           if (!(API_KEY_ROLES as readonly string[]).includes(role)) throw new UsageError(`keys add: --role must be one of ${API_KEY_ROLES.join(', ')}`);
-          const created = await backend.createKey({ name, role });
+          const created = await backend.createKey({ name, role, ...(values.owner !== undefined ? { owner: values.owner } : {}) });
           print(`${created.key.id}  ${created.key.role}  ${created.key.name}\n\n  token (shown only now): ${created.token}\n  use it as: Authorization: Bearer ${created.token}`, created);
           return 0;
         }
@@ -356,6 +430,9 @@ export async function runDevicesCli(argv: readonly string[], io: CliIo): Promise
         }
         throw new UsageError(`keys: unknown command "${sub}"; use list, add or revoke`);
       }
+      case 'trial':
+      case 'trials':
+        return await runTrialCommand(need('trial command: add, list, show, update, close or report'), need, values, backend, print);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -369,5 +446,125 @@ export async function runDevicesCli(argv: readonly string[], io: CliIo): Promise
     return 1;
   } finally {
     await backend.close();
+  }
+}
+
+type TrialOptions = {
+  json?: boolean | undefined;
+  name?: string | undefined;
+  owner?: string | undefined;
+  interval?: string | undefined;
+  devices?: string | undefined;
+  start?: string | undefined;
+  end?: string | undefined;
+  'no-end'?: boolean | undefined;
+  completeness?: string | undefined;
+  'max-reject-rate'?: string | undefined;
+  'max-latency-p95'?: string | undefined;
+  reference?: string | undefined;
+  'no-reference'?: boolean | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  format?: string | undefined;
+};
+
+function describeTrial(t: Trial): string {
+  const g = t.goals;
+  return [
+    `${t.id}  (${t.status})`,
+    `  name       ${t.name}`,
+    `  owner      ${t.owner}`,
+    `  devices    ${t.deviceIds.join(', ')}`,
+    `  period     ${t.start} – ${t.end ?? 'open-ended'}`,
+    `  goals      every ${g.intervalSeconds} s; completeness ≥ ${g.completenessPct} %; reject rate ≤ ${g.maxRejectRatePct} %${g.maxLatencyP95Ms !== undefined ? `; latency p95 ≤ ${g.maxLatencyP95Ms} ms` : ''}`,
+    ...(t.referenceDeviceId ? [`  reference  ${t.referenceDeviceId}`] : []),
+  ].join('\n');
+}
+
+function describeReport(report: TrialReport): string {
+  const lines = [`Trial ${report.trial.id} (${report.trial.name}), ${report.period.from} – ${report.period.to}: ${report.allGoalsMet ? 'every goal met' : 'NOT every goal met'}`];
+  for (const d of report.devices) {
+    lines.push('', `${d.deviceId}: completeness ${d.completenessPct} %, uptime ${d.uptimePct} %, ${d.gaps.count} gaps (${d.gaps.missing} missing), ${d.duplicates.count} duplicates, ${d.outOfOrder.count} out of order, ${d.rejections.total} rejected`);
+    for (const v of d.verdicts) lines.push(`  ${v.met ? 'met    ' : 'NOT MET'}  ${v.text}`);
+    for (const c of d.reference?.pollutants ?? []) lines.push(`  vs ${d.reference!.deviceId} ${c.pollutant}: bias ${c.bias}, RMSE ${c.rmse}, R² ${c.r2}, ${c.pairedHours} paired hours`);
+  }
+  return lines.join('\n');
+}
+
+async function runTrialCommand(
+  sub: string,
+  need: (what: string) => string,
+  values: TrialOptions,
+  backend: Backend,
+  print: (human: string, machine: unknown) => void,
+): Promise<number> {
+  const goals = {
+    ...(values.interval !== undefined ? { intervalSeconds: number(values.interval, 'interval') } : {}),
+    ...(values.completeness !== undefined ? { completenessPct: number(values.completeness, 'completeness') } : {}),
+    ...(values['max-reject-rate'] !== undefined ? { maxRejectRatePct: number(values['max-reject-rate'], 'max-reject-rate') } : {}),
+    ...(values['max-latency-p95'] !== undefined ? { maxLatencyP95Ms: number(values['max-latency-p95'], 'max-latency-p95') } : {}),
+  };
+  const devices = values.devices?.split(',').map((d) => d.trim()).filter(Boolean);
+  switch (sub) {
+    case 'list': {
+      const trials = await backend.listTrials();
+      print(trials.length === 0 ? 'no trials' : trials.map((t) => `${t.id.padEnd(24)} ${t.status.padEnd(7)} ${t.owner.padEnd(20)} ${t.start} – ${t.end ?? '…'}  ${t.name}`).join('\n'), { trials });
+      return 0;
+    }
+    case 'show': {
+      const trial = await backend.getTrial(need('id'));
+      print(describeTrial(trial), trial);
+      return 0;
+    }
+    case 'add': {
+      const id = need('id');
+      if (!values.name || !values.owner || !devices || !values.start || goals.intervalSeconds === undefined) {
+        throw new UsageError('trial add: --name, --owner, --devices, --start and --interval are required');
+      }
+      const trial = await backend.createTrial({
+        id,
+        name: values.name,
+        owner: values.owner,
+        deviceIds: devices,
+        start: values.start,
+        ...(values.end !== undefined ? { end: values.end } : {}),
+        goals: { ...goals, intervalSeconds: goals.intervalSeconds },
+        ...(values.reference !== undefined ? { referenceDeviceId: values.reference } : {}),
+      });
+      print(describeTrial(trial), trial);
+      return 0;
+    }
+    case 'update': {
+      const id = need('id');
+      const patch: UpdateTrialRequest = {
+        ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(values.owner !== undefined ? { owner: values.owner } : {}),
+        ...(devices !== undefined ? { deviceIds: devices } : {}),
+        ...(values.start !== undefined ? { start: values.start } : {}),
+        ...(values.end !== undefined ? { end: values.end } : values['no-end'] ? { end: null } : {}),
+        ...(Object.keys(goals).length > 0 ? { goals } : {}),
+        ...(values.reference !== undefined ? { referenceDeviceId: values.reference } : values['no-reference'] ? { referenceDeviceId: null } : {}),
+      };
+      if (Object.keys(patch).length === 0) throw new UsageError('trial update: nothing to change');
+      const trial = await backend.updateTrial(id, patch);
+      print(describeTrial(trial), trial);
+      return 0;
+    }
+    case 'close': {
+      const trial = await backend.closeTrial(need('id'), values.end);
+      print(describeTrial(trial), trial);
+      return 0;
+    }
+    case 'report': {
+      const id = need('id');
+      const format = values.format ?? 'json';
+      if (format !== 'json' && format !== 'html') throw new UsageError('trial report: --format must be json or html');
+      const report = await backend.trialReport(id, { from: values.from, to: values.to, format });
+      if (typeof report === 'string') print(report, report);
+      else print(describeReport(report), report);
+      return 0;
+    }
+    default:
+      throw new UsageError(`trial: unknown command "${sub}"; use add, list, show, update, close or report`);
   }
 }

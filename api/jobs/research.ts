@@ -3,12 +3,12 @@
  * job (node-cron) with retention, and where a device's declared interval comes from. The API
  * server builds this once (createResearch) and starts it after it listens.
  */
-import cron from 'node-cron';
 import { z } from 'zod';
-import { booleanSchema, positiveIntSchema } from '../../common/config.ts';
+import { booleanSchema, cronSchema, positiveIntSchema } from '../../common/config.ts';
 import type { InfluxClient } from '../../common/influx.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { DeviceRegistry } from '../../common/registry/types.ts';
+import type { Scheduler } from './scheduler.ts';
 import {
   DEFAULT_RAW_RETENTION_DAYS,
   DEFAULT_ROLLUP_RETENTION_DAYS,
@@ -24,10 +24,7 @@ export const ResearchConfigShape = {
   /** Run the rollup job (hourly and daily rollups, retention). */
   ROLLUPS_ENABLED: booleanSchema(true),
   /** node-cron expression of the rollup job. */
-  ROLLUP_SCHEDULE: z
-    .string()
-    .refine((v) => cron.validate(v), 'a cron expression, e.g. */5 * * * * (every 5 minutes)')
-    .default(DEFAULT_ROLLUP_SCHEDULE),
+  ROLLUP_SCHEDULE: cronSchema(DEFAULT_ROLLUP_SCHEDULE),
   /** Hours recomputed on every run, the current one included. */
   ROLLUP_RECOMPUTE_HOURS: z.coerce.number().int().min(1).max(48).default(2),
   /** How far back late readings re-trigger rollups; match ingest's TS_MAX_AGE_S. */
@@ -102,8 +99,14 @@ function describeSchedule(schedule: string): string {
 export function createResearch(
   influx: Pick<InfluxClient, 'query' | 'write' | 'settings'>,
   options: ResearchOptions,
-  context: { logger?: Logger | undefined; registry?: DeviceRegistry | undefined } = {},
+  context: {
+    logger?: Logger | undefined;
+    registry?: DeviceRegistry | undefined;
+    /** The API's job scheduler: the rollup job runs as its job `rollups` (shown at GET /api/v1/jobs). */
+    scheduler?: Scheduler | undefined;
+  } = {},
 ): Research {
+  const scheduler = context.scheduler;
   const registry = context.registry;
   const fallback = options.defaultIntervalSeconds ?? 60;
   const declared: LookupInterval = options.lookupInterval ?? ((id) => registry?.peek(id)?.intervalSeconds);
@@ -120,12 +123,19 @@ export function createResearch(
         ...(rollups.schedule ? { schedule: rollups.schedule } : {}),
         ...(rollups.recomputeHours ? { recomputeHours: rollups.recomputeHours } : {}),
         ...(rollups.lateWindowMs ? { lateWindowMs: rollups.lateWindowMs } : {}),
-        ...(rollups.runOnStart === undefined ? {} : { runOnStart: rollups.runOnStart }),
+        // Under the scheduler, the start-up run is the scheduler's runOnStart (so it is recorded).
+        ...(scheduler ? { runOnStart: false, selfScheduled: false } : rollups.runOnStart === undefined ? {} : { runOnStart: rollups.runOnStart }),
         retention: { rawDays: rawRetentionDays, rollupDays: rollupRetentionDays },
         lookupInterval,
         ...(context.logger ? { logger: context.logger.child({ job: 'rollups' }) } : {}),
       })
     : undefined;
+  if (job && scheduler) {
+    scheduler.registerJob('rollups', job.schedule, () => job.runOnce(), {
+      description: 'hourly and daily rollups of the readings, late readings included',
+      runOnStart: rollups?.runOnStart ?? true,
+    });
+  }
   const limits: QueryLimits = {
     ...DEFAULT_QUERY_LIMITS,
     ...options.limits,

@@ -24,6 +24,8 @@ export interface Principal {
   role: ApiKeyRole;
   /** `admin-token`, or the API key's id. */
   id: string;
+  /** A reader key scoped to one owner's trials (contracts/devices.ts). */
+  owner?: string | undefined;
 }
 
 declare module 'fastify' {
@@ -61,7 +63,7 @@ export function createAuthenticator(settings: AuthSettings): Authenticator {
   function authenticate(token: string): Principal | undefined {
     if (settings.adminToken && safeEqual(token, settings.adminToken)) return { role: 'admin', id: 'admin-token' };
     const key = settings.registry?.verifyApiKey(token);
-    return key ? { role: key.role, id: key.id } : undefined;
+    return key ? { role: key.role, id: key.id, ...(key.owner !== undefined ? { owner: key.owner } : {}) } : undefined;
   }
 
   return {

@@ -20,14 +20,14 @@ export const keyRoutes: FastifyPluginAsyncZod<KeyRoutesOptions> = async (app, { 
   app.post('/keys', {
     config: admin,
     schema: {
-      summary: 'Create an API key (role reader by default); the token is shown only this once',
+      summary: 'Create an API key (role reader by default; a reader key with an owner sees only that owner\'s trials); the token is shown only this once',
       tags: ['keys'],
       body: CreateApiKeyRequestSchema,
       response: { 201: ApiKeyWithTokenSchema, ...errors },
     },
   }, async (request, reply) => {
     const created = await registry.createApiKey(request.body);
-    request.log.info({ keyId: created.key.id, role: created.key.role }, 'API key created');
+    request.log.info({ keyId: created.key.id, role: created.key.role, owner: created.key.owner }, 'API key created');
     return reply.code(201).header('cache-control', 'no-store').send(created);
   });
 

@@ -21,7 +21,7 @@
  * in MQTT brokers (GHSA-52qw-whmv-87c5), and such ids are refused at registration anyway.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -43,6 +43,8 @@ import type { RegistryTags } from '../influx-schema.ts';
 import type { Logger } from '../logger.ts';
 import { createSilentLogger } from '../logger.ts';
 import { createSecretVerifier, generateSecret, hashSecret, isSecretHash, sha256Hex, type SecretVerifierOptions } from './secrets.ts';
+import { writeFileAtomic } from './atomic-write.ts';
+import { isProcessAlive, withFileLock } from './file-lock.ts';
 import type { DeviceRegistry, RegistryChange, VerifyResult } from './types.ts';
 
 export const REGISTRY_FILE_NAME = 'registry.json';
@@ -120,7 +122,7 @@ function toPublic(device: StoredDevice): DeviceRecord {
 }
 
 function toPublicKey(key: StoredApiKey): ApiKeyRecord {
-  return { id: key.id, name: key.name, role: key.role, createdAt: key.createdAt };
+  return { id: key.id, name: key.name, role: key.role, ...(key.owner !== undefined ? { owner: key.owner } : {}), createdAt: key.createdAt };
 }
 
 function sameIdentity(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
@@ -131,14 +133,6 @@ function validationMessage(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
 }
 
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function openFileRegistry(options: FileRegistryOptions): Promise<FileRegistry> {
   const configured = options.file ?? (options.dataDir !== undefined ? join(options.dataDir, REGISTRY_FILE_NAME) : undefined);
@@ -247,35 +241,8 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     }
   }
 
-  async function withLock<T>(work: () => Promise<T>): Promise<T> {
-    await mkdir(dir, { recursive: true });
-    const deadline = Date.now() + lockTimeoutMs;
-    for (;;) {
-      try {
-        const handle = await open(lockFile, 'wx', 0o600);
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        // A lock whose owner died (crash) would block every writer forever: break it.
-        const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
-        const age = await stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
-        if ((Number.isInteger(holder) && holder > 0 && !isProcessAlive(holder)) || age > 30_000) {
-          await unlink(lockFile).catch(() => {});
-          continue;
-        }
-        if (Date.now() > deadline) {
-          throw new AppError('STORE_UNAVAILABLE', `the device registry is locked by process ${holder} (${lockFile})`, { retryable: true });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 15));
-      }
-    }
-    try {
-      return await work();
-    } finally {
-      await unlink(lockFile).catch(() => {});
-    }
+  function withLock<T>(work: () => Promise<T>): Promise<T> {
+    return withFileLock(lockFile, { timeoutMs: lockTimeoutMs, what: 'the device registry' }, work);
   }
 
   async function writeAtomically(next: State): Promise<void> {
@@ -287,34 +254,7 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
       devices: [...next.devices.values()].sort((a, b) => a.id.localeCompare(b.id)),
       apiKeys: [...next.apiKeys.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
     };
-    const temporary = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const handle = await open(temporary, 'wx', 0o600);
-    let written: FileIdentity;
-    try {
-      try {
-        await handle.writeFile(`${JSON.stringify(document, null, 2)}\n`);
-        await handle.sync();
-        // Taken from our own file, not the path: a rename keeps inode and mtime, and a stat of
-        // the path after the rename could already see another process's newer file.
-        const s = await handle.stat();
-        written = { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
-      } finally {
-        await handle.close();
-      }
-      await options.beforeRename?.(temporary);
-      await rename(temporary, file);
-    } catch (error) {
-      await unlink(temporary).catch(() => {});
-      throw error;
-    }
-    // The rename is durable only once the directory entry is on disk.
-    const dirHandle = await open(dir, 'r');
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
-    known = written;
+    known = await writeFileAtomic(file, `${JSON.stringify(document, null, 2)}\n`, { beforeRename: options.beforeRename });
   }
 
   function cloneState(source: State): State {
@@ -507,7 +447,14 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
       const id = randomBytes(6).toString('hex');
       const token = `slk_${id}_${randomBytes(32).toString('base64url')}`;
       return mutate((draft) => {
-        const stored: StoredApiKey = { id, name: parsed.data.name, role: parsed.data.role, createdAt: new Date(now()).toISOString(), tokenHash: sha256Hex(token) };
+        const stored: StoredApiKey = {
+          id,
+          name: parsed.data.name,
+          role: parsed.data.role,
+          ...(parsed.data.owner !== undefined ? { owner: parsed.data.owner } : {}),
+          createdAt: new Date(now()).toISOString(),
+          tokenHash: sha256Hex(token),
+        };
         draft.apiKeys.set(id, stored);
         return { result: { key: toPublicKey(stored), token } satisfies ApiKeyWithToken, event: undefined };
       });

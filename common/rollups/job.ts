@@ -44,6 +44,11 @@ export interface RollupJobOptions {
   defaultIntervalSeconds?: number;
   /** Run once right after start (default true). */
   runOnStart?: boolean;
+  /**
+   * false = start() creates no cron task of its own: the caller runs runOnce on the schedule
+   * (the API's job scheduler does, so the job shows at GET /api/v1/jobs). Default true.
+   */
+  selfScheduled?: boolean;
   kinds?: readonly ReadingKind[];
   logger?: Logger;
   now?: () => number;
@@ -165,6 +170,10 @@ export function createRollupJob(options: RollupJobOptions): RollupJob {
         log.info({ retention }, retention.applied ? 'retention policies applied' : 'retention is managed by the server');
       } catch (error) {
         log.warn({ err: error }, 'could not apply retention policies');
+      }
+      if (options.selfScheduled === false) {
+        if (options.runOnStart ?? true) enqueue(() => run(now())).catch((error: unknown) => log.error({ err: error }, 'rollup run failed'));
+        return retention;
       }
       task = cron.createTask(
         schedule,

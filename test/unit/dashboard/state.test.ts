@@ -119,7 +119,7 @@ describe('state reducer', () => {
   it('adds alerts to the feed', () => {
     const state = reduce(initial(), {
       type: 'alerts',
-      alerts: [{ id: 'a1', rule: 'bin-fire', severity: 'critical', state: 'open', deviceId: 'bin-1', message: 'Fire risk', at: new Date(T0).toISOString() }],
+      alerts: [{ id: 'a1', rule: 'bin-fire', ruleName: 'Fire risk', ruleType: 'threshold', severity: 'critical', state: 'open', deviceId: 'bin-1', message: 'Fire risk', at: new Date(T0).toISOString(), openedAt: new Date(T0).toISOString(), repeats: 0 }],
     });
     expect(state.feed[0]).toMatchObject({ type: 'alert', deviceId: 'bin-1' });
   });
