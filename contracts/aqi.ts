@@ -89,6 +89,35 @@ export function eaqiBand(pollutant: EaqiPollutant, microgramsPerM3: number | nul
   return 6;
 }
 
+/**
+ * The instantaneous indication of one reading: each EAQI pollutant it carries, banded with the
+ * same table, and the worst of them (the first in EAQI_POLLUTANTS order on a tie). Not the
+ * official index, which needs hourly and 24-hour means (computeEaqi); the dashboard's live
+ * colours and the live `eaqi` alert rules both use this, so they always agree.
+ */
+export interface EaqiIndication {
+  level: EaqiLevel;
+  dominant: EaqiPollutant;
+  /** The dominant pollutant's concentration, µg/m³. */
+  value: number;
+  byPollutant: Partial<Record<EaqiPollutant, EaqiLevel>>;
+}
+
+/** undefined when the values hold no EAQI pollutant with a usable value. */
+export function eaqiIndication(values: Readonly<Record<string, number | boolean | null | undefined>>, table: EaqiTable = EAQI_CURRENT_TABLE): EaqiIndication | undefined {
+  let result: EaqiIndication | undefined;
+  const byPollutant: Partial<Record<EaqiPollutant, EaqiLevel>> = {};
+  for (const pollutant of EAQI_POLLUTANTS) {
+    const value = values[pollutant];
+    if (typeof value !== 'number') continue;
+    const level = eaqiBand(pollutant, value, table);
+    if (level === undefined) continue;
+    byPollutant[pollutant] = level;
+    if (!result || level > result.level) result = { level, dominant: pollutant, value, byPollutant };
+  }
+  return result;
+}
+
 function isValue(v: number | null | undefined): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }

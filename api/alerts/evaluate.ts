@@ -10,8 +10,7 @@
  * official index. A reading without any EAQI pollutant leaves the alert as it is.
  */
 import {
-  EAQI_POLLUTANTS,
-  eaqiBand,
+  eaqiIndication,
   eaqiLabel,
   type AlertRule,
   type EaqiLevel,
@@ -103,14 +102,8 @@ export function evaluateThreshold(rule: ThresholdRule, reading: LiveReading, uni
 
 /** The worst EAQI band among the pollutants of one reading, or undefined when it has none. */
 export function readingEaqi(values: LiveReading['values']): { level: EaqiLevel; pollutant: EaqiPollutant; value: number } | undefined {
-  let worst: { level: EaqiLevel; pollutant: EaqiPollutant; value: number } | undefined;
-  for (const pollutant of EAQI_POLLUTANTS) {
-    const value = values[pollutant];
-    if (typeof value !== 'number') continue;
-    const level = eaqiBand(pollutant, value);
-    if (level !== undefined && (!worst || level > worst.level)) worst = { level, pollutant, value };
-  }
-  return worst;
+  const indication = eaqiIndication(values);
+  return indication && { level: indication.level, pollutant: indication.dominant, value: indication.value };
 }
 
 export function evaluateEaqi(rule: EaqiRule, reading: LiveReading): Verdict | undefined {

@@ -5,6 +5,7 @@ import {
   EAQI_POLLUTANTS,
   computeEaqi,
   eaqiBand,
+  eaqiIndication,
   eaqiPollutant,
   runningMean24h,
   whoExceedances,
@@ -171,5 +172,28 @@ describe('WHO 2021 exceedance days', () => {
       return n >= 6;
     }).filter(Boolean).length;
     expect(result.days[0]!.valid).toBe(validWindows >= 18);
+  });
+});
+
+describe('eaqiIndication (the live, instantaneous indication)', () => {
+  it('bands every EAQI pollutant of one reading and takes the worst, first in order on a tie', () => {
+    expect(eaqiIndication({ pm25: 10, no2: 40.1, temperature: 30 })).toEqual({ level: 2, dominant: 'no2', value: 40.1, byPollutant: { pm25: 1, no2: 2 } });
+    expect(eaqiIndication({ pm25: 20, pm10: 40 })).toMatchObject({ level: 2, dominant: 'pm25' });
+    expect(eaqiIndication({ so2: 1250.5 })).toMatchObject({ level: 6, dominant: 'so2' });
+  });
+
+  it('ignores non-numbers, negatives and readings without EAQI pollutants', () => {
+    expect(eaqiIndication({ temperature: 20, humidity: 50 })).toBeUndefined();
+    expect(eaqiIndication({ pm25: -1, no2: Number.NaN, o3: true })).toBeUndefined();
+  });
+
+  it('agrees with eaqiBand for every pollutant at every band edge', () => {
+    for (const pollutant of EAQI_POLLUTANTS) {
+      for (const limit of EAQI_CURRENT_TABLE.upperLimits[pollutant]) {
+        for (const value of [limit, limit + 0.1]) {
+          expect(eaqiIndication({ [pollutant]: value })?.level).toBe(eaqiBand(pollutant, value));
+        }
+      }
+    }
   });
 });
