@@ -471,6 +471,10 @@ export function createIngest(options: IngestOptions): Ingest {
 
     c.on('connect', (connack) => {
       epoch += 1;
+      // A group commit releases many PUBACKs at once; mqtt.js gives each one written into a
+      // full socket its own once('drain') listener, all released at the next drain. Their
+      // number is bounded by the messages held for the spool, so lift the listener warning.
+      c.stream.setMaxListeners(0);
       log.info({ sessionPresent: connack.sessionPresent, ...depthForLogs() }, 'ingest connected to the broker');
     });
     c.on('close', () => {
