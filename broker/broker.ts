@@ -38,6 +38,12 @@ export interface BrokerOptions {
   connectTimeoutMs?: number;
   /** Largest PUBLISH payload; bigger packets close the connection before they are buffered. Default 16 KiB. */
   maxPayloadBytes?: number;
+  /**
+   * Connections that have not yet completed CONNECT (authenticated) at any one time; more are
+   * closed at once. With the first-packet size guard and the connect timeout this bounds what
+   * unauthenticated clients can make the broker hold. Default 1,000.
+   */
+  maxPendingConnections?: number;
   /** MQTT over TLS (8883) with this PEM certificate chain and key; undefined = no TLS listener. */
   tls?: { port: number; cert: string | Buffer; key: string | Buffer } | undefined;
   /** Aedes persistence / mq (e.g. aedes-persistence-redis); default in memory. */
@@ -57,8 +63,8 @@ export interface Broker {
   /** `mqtts://host:port` when TLS is on. */
   tlsUrl: string | undefined;
   connectedClients(): number;
-  /** Connections the packet guard closed, by reason, and the policy's own counters. */
-  securityStats(): { guard: Record<string, number>; policy: unknown };
+  /** Connections the packet guard closed, by reason (`pending_limit`: over maxPendingConnections), those still before CONNECT, and the policy's own counters. */
+  securityStats(): { guard: Record<string, number>; pendingConnections: number; policy: unknown };
   close(): Promise<void>;
 }
 
@@ -83,8 +89,27 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
 
   const limits = packetLimitsFor(options.maxPayloadBytes ?? 16 * 1024);
   const guardCounts: Record<string, number> = {};
+  const maxPending = options.maxPendingConnections ?? 1_000;
+  // Connections before a successful CONNECT, and how each leaves that state.
+  const pending = new Set<Duplex>();
+  const settleOf = new WeakMap<Client, () => void>();
+  aedes.on('client', (connected) => {
+    settleOf.get(connected)?.();
+    settleOf.delete(connected);
+  });
   /** Guards a new connection, then hands it to Aedes. */
   const accept = (stream: Duplex, request?: Parameters<Aedes['handle']>[1]) => {
+    if (pending.size >= maxPending) {
+      guardCounts.pending_limit = (guardCounts.pending_limit ?? 0) + 1;
+      if (guardCounts.pending_limit === 1 || guardCounts.pending_limit % 1_000 === 0) {
+        log.warn({ pending: pending.size, refused: guardCounts.pending_limit }, 'too many connections before CONNECT; closing new ones');
+      }
+      stream.destroy();
+      return;
+    }
+    pending.add(stream);
+    const settle = () => pending.delete(stream);
+    stream.once('close', settle);
     let client: Client | undefined;
     guardConnection(stream, limits, (violation) => {
       guardCounts[violation.reason] = (guardCounts[violation.reason] ?? 0) + 1;
@@ -92,6 +117,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
       options.policy?.onViolation?.(client, violation);
     });
     client = aedes.handle(stream, request);
+    settleOf.set(client, settle);
   };
 
   aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'));
@@ -146,7 +172,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}`,
     tlsUrl: tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`,
     connectedClients: () => aedes.connectedClients,
-    securityStats: () => ({ guard: { ...guardCounts }, policy: options.policy?.stats?.() }),
+    securityStats: () => ({ guard: { ...guardCounts }, pendingConnections: pending.size, policy: options.policy?.stats?.() }),
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => aedes.close(() => resolve()));

@@ -8,6 +8,8 @@ export const BrokerConfigSchema = z.object({
   MQTT_WS_PORT: portSchema(8083),
   MQTT_WS_ENABLED: booleanSchema(true),
   MQTT_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
+  /** Connections not yet through CONNECT at once; more are closed on arrival (bounds unauthenticated memory). */
+  MQTT_MAX_PENDING_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   /**
    * Security (docs: issue 3). Off by default: devices authenticate with their registry secret
    * (DATA_DIR/registry.json), services with credentials derived from SERVICE_TOKEN.

@@ -58,6 +58,7 @@ try {
     port: config.MQTT_PORT,
     wsPort: config.MQTT_WS_ENABLED ? config.MQTT_WS_PORT : undefined,
     connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
+    maxPendingConnections: config.MQTT_MAX_PENDING_CONNECTIONS,
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     policy,
     tls:

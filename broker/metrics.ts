@@ -18,6 +18,12 @@ export function registerBrokerMetrics(registry: MetricsRegistry, broker: Broker,
   });
   broker.aedes.on('ack', () => acked.inc());
   broker.aedes.on('client', () => connects.inc());
+  registry.gauge({ name: 'streetlab_broker_connections_pending', help: 'Connections not yet through CONNECT (capped by MQTT_MAX_PENDING_CONNECTIONS).', collect: () => broker.securityStats().pendingConnections });
+  registry.gauge({
+    name: 'streetlab_broker_connections_refused_pending_limit',
+    help: 'Connections closed on arrival because too many were pending (a counter read at scrape time).',
+    collect: () => broker.securityStats().guard.pending_limit ?? 0,
+  });
   if (persistence) {
     registry.gauge({ name: 'streetlab_broker_persistence_journal_bytes', help: 'Bytes of the persistence journal on disk.', collect: () => persistence.stats().journalBytes });
     registry.gauge({ name: 'streetlab_broker_persistence_queued_messages', help: 'QoS 1/2 messages queued for persistent sessions (approximate).', collect: () => persistence.stats().queuedMessages });
