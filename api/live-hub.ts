@@ -3,38 +3,35 @@
  * the socket.io clients that asked for it. Rooms make the fan-out cheap: a reading goes to
  * the rooms `all`, `kind:<kind>`, `device:<id>` and `kind:<kind>|device:<id>`, and socket.io
  * delivers it once per socket whichever of them the socket joined.
+ *
+ * Clients that connect with `auth: { batch: true }` get `readings` / `rejections` arrays
+ * instead (live-batch.ts): they join the same rooms (so `alert` reaches them unchanged) and
+ * the room `batching`, which the per-event emits leave out.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Server, Socket } from 'socket.io';
 import {
   LIVE_SUBSCRIPTION,
+  LiveHandshakeAuthSchema,
   LiveReadingSchema,
   RejectionSchema,
   SubscribeRequestSchema,
   parseTopic,
   type ClientToServerEvents,
+  type LiveHandshakeAuth,
   type LiveReading,
   type Rejection,
   type ServerToClientEvents,
   type SubscribeAck,
-  type SubscribeRequest,
 } from '../contracts/index.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
+import { BATCHING_ROOM, createLiveBatcher, roomFor, roomsOf, type GroupChange } from './live-batch.ts';
+
+export { roomFor, roomsOf };
 
 export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents>;
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-
-export function roomFor(request: SubscribeRequest): string {
-  if (request.kind && request.deviceId) return `kind:${request.kind}|device:${request.deviceId}`;
-  if (request.kind) return `kind:${request.kind}`;
-  if (request.deviceId) return `device:${request.deviceId}`;
-  return 'all';
-}
-
-export function roomsOf(kind: string, deviceId: string): string[] {
-  return ['all', `kind:${kind}`, `device:${deviceId}`, `kind:${kind}|device:${deviceId}`];
-}
 
 export interface LiveHubOptions {
   io: LiveServer;
@@ -45,12 +42,14 @@ export interface LiveHubOptions {
   /** Told of every valid live reading and rejection (the alert engine); must not throw or block. */
   onReading?: ((reading: LiveReading) => void) | undefined;
   onRejection?: ((rejection: Rejection) => void) | undefined;
+  /** Most events per `readings` / `rejections` batch (default LIVE_BATCH_MAX). */
+  maxBatch?: number | undefined;
 }
 
 export interface LiveHub {
   ready: Promise<void>;
   connected(): boolean;
-  stats(): { forwarded: number; dropped: number; clients: number };
+  stats(): { forwarded: number; dropped: number; clients: number; batchingClients: number; batches: number };
   close(): Promise<void>;
 }
 
@@ -59,8 +58,42 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
   const { io } = options;
   let forwarded = 0;
   let dropped = 0;
+  /** Connected sockets that get one event per reading: while there are none, skip those emits. */
+  let singleSockets = 0;
+  let batchingSockets = 0;
+  const batcher = createLiveBatcher({
+    ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
+    // One encoding per batch and group, however many sockets the group has.
+    send: (room, batch) => {
+      if (batch.event === 'readings') io.to(room).emit('readings', batch.items);
+      else io.to(room).emit('rejections', batch.items);
+    },
+  });
+
+  // Refuse a handshake whose `auth` is not the contract's (e.g. `batch: "yes"`) rather than guess.
+  io.use((socket, next) => {
+    const parsed = LiveHandshakeAuthSchema.safeParse(socket.handshake.auth ?? {});
+    if (parsed.success) return next();
+    const message = parsed.error.issues.map((i) => `auth.${i.path.join('.')}: ${i.message}`).join('; ');
+    next(Object.assign(new Error(`LIVE_AUTH_INVALID: ${message}`), { data: { error: 'LIVE_AUTH_INVALID', statusCode: 400 } }));
+  });
 
   io.on('connection', (socket: LiveSocket) => {
+    const batching = (socket.handshake.auth as LiveHandshakeAuth | undefined)?.batch === true;
+    const regroup = (change: GroupChange) => {
+      if (change.leave) void socket.leave(change.leave);
+      if (change.join) void socket.join(change.join);
+    };
+    if (batching) {
+      batchingSockets += 1;
+      void socket.join(BATCHING_ROOM);
+    } else singleSockets += 1;
+    socket.on('disconnect', () => {
+      if (batching) {
+        batchingSockets -= 1;
+        batcher.remove(socket.id);
+      } else singleSockets -= 1;
+    });
     const handle = (join: boolean) => (raw: unknown, ack?: (result: SubscribeAck) => void) => {
       const parsed = SubscribeRequestSchema.safeParse(raw ?? {});
       if (!parsed.success) {
@@ -71,6 +104,7 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
       const room = roomFor(parsed.data);
       if (join) void socket.join(room);
       else void socket.leave(room);
+      if (batching) regroup(join ? batcher.subscribe(socket.id, room) : batcher.unsubscribe(socket.id, room));
       if (typeof ack === 'function') ack({ ok: true, subscription: parsed.data });
     };
     socket.on('subscribe', handle(true));
@@ -108,7 +142,8 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
         dropped += 1;
         return;
       }
-      io.to(rooms).emit('reading', reading.data);
+      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('reading', reading.data);
+      batcher.pushReading(reading.data, rooms);
       options.onReading?.(reading.data);
     } else {
       const rejection = RejectionSchema.safeParse(body);
@@ -116,7 +151,8 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
         dropped += 1;
         return;
       }
-      io.to(rooms).emit('rejected', rejection.data);
+      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('rejected', rejection.data);
+      batcher.pushRejection(rejection.data, rooms);
       options.onRejection?.(rejection.data);
     }
     forwarded += 1;
@@ -125,9 +161,13 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
   return {
     ready,
     connected: () => client.connected,
-    stats: () => ({ forwarded, dropped, clients: io.engine.clientsCount }),
+    stats: () => {
+      const batches = batcher.stats();
+      return { forwarded, dropped, clients: io.engine.clientsCount, batchingClients: batchingSockets, batches: batches.batches };
+    },
     async close() {
       await client.endAsync();
+      batcher.flush();
     },
   };
 }

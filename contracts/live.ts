@@ -48,10 +48,44 @@ export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
 
 export type LiveRejection = z.infer<typeof RejectionSchema>;
 
-/** socket.io events the server emits. */
+/** Most events in one `readings` or `rejections` batch; a busier event-loop turn is sent as several. */
+export const LIVE_BATCH_MAX = 1_000;
+
+/**
+ * The socket.io handshake `auth` of a live client. `batch` is chosen here, not with an
+ * event, because it is a property of the connection: it is known before the first
+ * subscription (no window in which a client gets the other shape), and socket.io-client
+ * sends the same `auth` again on every reconnect.
+ */
+export const LiveHandshakeAuthSchema = z.object({
+  token: z.string().optional().describe('API key or admin token; not needed when the live feed is public'),
+  batch: z
+    .boolean()
+    .optional()
+    .describe('true: receive `readings` / `rejections` arrays instead of one `reading` / `rejected` event each'),
+});
+export type LiveHandshakeAuth = z.infer<typeof LiveHandshakeAuthSchema>;
+
+/** The `readings` event's payload: readings in arrival order, each matching the socket's subscriptions once. */
+export const LiveReadingBatchSchema = z.array(LiveReadingSchema).min(1).max(LIVE_BATCH_MAX);
+export type LiveReadingBatch = z.infer<typeof LiveReadingBatchSchema>;
+
+/** The `rejections` event's payload, ordered and filtered as `readings` is. */
+export const LiveRejectionBatchSchema = z.array(RejectionSchema).min(1).max(LIVE_BATCH_MAX);
+export type LiveRejectionBatch = z.infer<typeof LiveRejectionBatchSchema>;
+
+/**
+ * socket.io events the server emits. A client connected with `auth: { batch: true }` gets
+ * `readings` and `rejections` (each event at most once per socket however many of its
+ * subscriptions it matches, in arrival order within each stream) and never `reading` /
+ * `rejected`; any other client gets one `reading` / `rejected` event each, as before.
+ * `alert` and `device` are the same for both.
+ */
 export interface ServerToClientEvents {
   reading: (reading: LiveReading) => void;
   rejected: (rejection: LiveRejection) => void;
+  readings: (readings: LiveReadingBatch) => void;
+  rejections: (rejections: LiveRejectionBatch) => void;
   alert: (alert: Alert) => void;
   device: (status: DeviceStatus) => void;
 }

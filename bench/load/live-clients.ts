@@ -1,7 +1,9 @@
 /**
  * Entry point of a process holding the dashboard clients of the latency stage: N socket.io
  * clients, each subscribed to every reading, timing every delivery against the publish time
- * the publisher wrote into the reading's `seq` (epoch µs).
+ * the publisher wrote into the reading's `seq` (epoch µs). The clients opt in to batches
+ * (`auth: { batch: true }`), as the dashboard does: each `readings` event carries the
+ * readings of one server event-loop turn, and every reading in it is timed.
  *
  * Two client implementations:
  * - `wire` (default): a WebSocket speaking the engine.io v4 / socket.io v5 protocol directly
@@ -58,17 +60,22 @@ function record(publishedUs: number, receivedUs: number): void {
 
 const SEQ_KEY = Buffer.from('"seq":');
 
-/** `seq` digits straight from the frame bytes. */
-function seqOf(frame: Buffer): number {
-  const at = frame.indexOf(SEQ_KEY);
-  if (at < 0) return -1;
-  let value = 0;
-  for (let i = at + SEQ_KEY.length; i < frame.length; i += 1) {
-    const c = frame[i]!;
-    if (c < 48 || c > 57) break;
-    value = value * 10 + (c - 48);
+/** Records every `seq` in the frame (one per reading of a batch), read straight from the bytes. */
+function recordSeqs(frame: Buffer, receivedUs: number): number {
+  let found = 0;
+  for (let at = frame.indexOf(SEQ_KEY); at >= 0; at = frame.indexOf(SEQ_KEY, at + SEQ_KEY.length)) {
+    let value = 0;
+    for (let i = at + SEQ_KEY.length; i < frame.length; i += 1) {
+      const c = frame[i]!;
+      if (c < 48 || c > 57) break;
+      value = value * 10 + (c - 48);
+    }
+    if (value > 0) {
+      record(value, receivedUs);
+      found += 1;
+    }
   }
-  return value;
+  return found;
 }
 
 function wireClient(setup: LiveClientsSetup): Promise<void> {
@@ -88,13 +95,11 @@ function wireClient(setup: LiveClientsSetup): Promise<void> {
       if (isBinary) return;
       const type = data[0];
       if (type === 0x34 /* '4' engine.io message */ && data[1] === 0x32 /* '2' socket.io EVENT */) {
-        const seq = seqOf(data);
-        if (seq > 0) record(seq, receivedUs);
-        else unreadable += 1;
+        if (recordSeqs(data, receivedUs) === 0) unreadable += 1;
       } else if (type === 0x32 /* '2' ping */) {
         socket.send('3');
       } else if (type === 0x30 /* '0' open */) {
-        socket.send(setup.authToken ? `40${JSON.stringify({ token: setup.authToken })}` : '40');
+        socket.send(`40${JSON.stringify({ batch: true, ...(setup.authToken ? { token: setup.authToken } : {}) })}`);
       } else if (type === 0x34 && data[1] === 0x30 /* '40' connected */) {
         socket.send('420["subscribe",{}]');
       } else if (type === 0x34 && data[1] === 0x33 /* '43' ack */) {
@@ -116,12 +121,15 @@ function libraryClient(setup: LiveClientsSetup): Promise<void> {
     const socket: IoSocket = ioClient(setup.apiUrl, {
       transports: ['websocket'],
       reconnection: false,
-      ...(setup.authToken ? { auth: { token: setup.authToken }, extraHeaders: { authorization: `Bearer ${setup.authToken}` } } : {}),
+      auth: { batch: true, ...(setup.authToken ? { token: setup.authToken } : {}) },
+      ...(setup.authToken ? { extraHeaders: { authorization: `Bearer ${setup.authToken}` } } : {}),
     });
-    socket.on('reading', (reading: { seq?: number }) => {
+    socket.on('readings', (readings: { seq?: number }[]) => {
       const receivedUs = nowUs();
-      if (typeof reading.seq === 'number') record(reading.seq, receivedUs);
-      else unreadable += 1;
+      for (const reading of readings) {
+        if (typeof reading.seq === 'number') record(reading.seq, receivedUs);
+        else unreadable += 1;
+      }
     });
     socket.on('connect_error', reject);
     socket.on('connect', () => {

@@ -3,9 +3,13 @@
  * automatic reconnection. Subscriptions live in server-side rooms that a reconnect does not
  * keep, so the client subscribes again on every connect and reports how long it was away,
  * for the caller to back-fill the gap from the REST API.
+ *
+ * It asks for batches (`auth: { batch: true }`, contracts/live.ts): one `readings` array per
+ * server event-loop turn instead of one frame per reading, which is what keeps a busy feed
+ * cheap for the server and the page. Each element is handed on as its own event.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../contracts/live.ts';
+import type { ClientToServerEvents, LiveHandshakeAuth, ServerToClientEvents } from '../../contracts/live.ts';
 import type { ConnectionState, LiveEvent } from './state.ts';
 
 export interface LiveConnectionOptions {
@@ -43,7 +47,7 @@ export function createLiveConnection(options: LiveConnectionOptions): LiveConnec
     reconnectionDelay: 500,
     reconnectionDelayMax: 5_000,
     timeout: 8_000,
-    ...(options.token ? { auth: { token: options.token } } : {}),
+    auth: { batch: true, ...(options.token ? { token: options.token } : {}) } satisfies LiveHandshakeAuth,
   };
   const socket: LiveSocket = options.url ? io(options.url, socketOptions) : io(socketOptions);
 
@@ -79,8 +83,12 @@ export function createLiveConnection(options: LiveConnectionOptions): LiveConnec
     setState('disconnected');
   });
 
-  socket.on('reading', (reading) => options.onEvent({ type: 'reading', reading }));
-  socket.on('rejected', (rejection) => options.onEvent({ type: 'rejected', rejection }));
+  socket.on('readings', (readings) => {
+    for (const reading of readings) options.onEvent({ type: 'reading', reading });
+  });
+  socket.on('rejections', (rejections) => {
+    for (const rejection of rejections) options.onEvent({ type: 'rejected', rejection });
+  });
   socket.on('alert', (alert) => options.onEvent({ type: 'alert', alert }));
   socket.on('device', (status) => options.onEvent({ type: 'device', status }));
 
