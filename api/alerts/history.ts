@@ -15,13 +15,13 @@
  * persisting never slows the live stream. A crash may lose the last moment's transitions,
  * never the file.
  */
-import { readFile, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AlertSchema, type Alert } from '../../contracts/index.ts';
 import type { Logger } from '../../common/logger.ts';
 import { createSilentLogger } from '../../common/logger.ts';
-import { writeFileAtomic } from '../../common/registry/index.ts';
+import { readFileIfExists, writeFileAtomic } from '../../common/registry/index.ts';
 
 export const ALERTS_FILE_NAME = 'alerts.json';
 export const DEFAULT_ALERT_HISTORY_MAX = 1_000;
@@ -78,12 +78,7 @@ export async function openAlertHistory(options: AlertHistoryOptions = {}): Promi
   let closed = false;
 
   if (file) {
-    let text: string | undefined;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
+    const text = await readFileIfExists(file);
     if (text !== undefined) {
       try {
         const parsed = AlertsFileSchema.parse(JSON.parse(text));

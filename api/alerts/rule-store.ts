@@ -7,7 +7,6 @@
  * rules live in memory.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -19,7 +18,7 @@ import {
   type UpdateAlertRuleRequest,
 } from '../../contracts/index.ts';
 import { AppError } from '../../common/errors.ts';
-import { writeFileAtomic } from '../../common/registry/index.ts';
+import { readFileIfExists, writeFileAtomic } from '../../common/registry/index.ts';
 
 export const ALERT_RULES_FILE_NAME = 'alert-rules.json';
 
@@ -69,12 +68,7 @@ export async function openAlertRuleStore(options: AlertRuleStoreOptions = {}): P
   let fresh = true;
 
   if (file) {
-    let text: string | undefined;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
+    const text = await readFileIfExists(file);
     if (text !== undefined) {
       fresh = false;
       // A broken file stops the process: better than silently running without the city's rules.

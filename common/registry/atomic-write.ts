@@ -7,7 +7,7 @@
  * those of dead processes (see removeStaleTemporaries in file-registry.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** The written file's identity, taken from our own handle (not the path) before the rename. */
@@ -57,4 +57,14 @@ export async function writeFileAtomic(file: string, content: string | Uint8Array
     await dirHandle.close();
   }
   return written;
+}
+
+/** A document's text, or undefined when it does not exist yet (any other error is thrown). */
+export async function readFileIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
