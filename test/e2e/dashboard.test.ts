@@ -160,6 +160,17 @@ describe('dashboard in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("shows the lab's alerts live: a full bin opens one, emptying it clears it", async () => {
+    const { page, pageErrors } = await openDashboard('#/overview');
+    await publishNow('bin-02', 'waste', { fill: 93 });
+    const opened = page.locator('[data-testid="rejection-feed"] [data-testid="alert-item"][data-rule="bin-full"][data-state="open"]').first();
+    await opened.waitFor({ timeout: 2_000 });
+    expect(await opened.textContent()).toContain('bin-02');
+    await publishNow('bin-02', 'waste', { fill: 12 });
+    await page.locator('[data-testid="alert-item"][data-rule="bin-full"][data-state="cleared"]').first().waitFor({ timeout: 2_000 });
+    expect(pageErrors).toEqual([]);
+  });
+
   it('back-fills the readings missed while the connection was down, leaving no hole', async () => {
     const { page, context, pageErrors } = await openDashboard('#/device/air-02?range=24h');
     await page.locator('[data-testid="device-page"][data-device="air-02"]').waitFor();
