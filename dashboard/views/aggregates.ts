@@ -8,6 +8,7 @@ import {
   TRAFFIC_MODES,
   healthOf,
   isFireRisk,
+  trafficRatesOf,
   type DeviceView,
   type TrafficMode,
 } from './device-status.ts';
@@ -154,22 +155,22 @@ export function trafficNow(devices: readonly DeviceView[], nowMs: number): Traff
   let speedWeight = 0;
   for (const device of devices) {
     if (device.info.kind !== 'traffic') continue;
-    const reading = device.latest;
-    const period = reading?.values.period;
-    if (healthOf(device, nowMs) !== 'online' || !reading || typeof period !== 'number' || period <= 0) {
+    // Rates over the counter's rolling window, not its last few-second count (device-status.ts).
+    const rates = healthOf(device, nowMs) === 'online' ? trafficRatesOf(device) : undefined;
+    if (!rates) {
       silent += 1;
       continue;
     }
     reporting += 1;
-    let vehicles = 0;
-    for (const mode of TRAFFIC_MODES) {
-      const count = reading.values[mode];
-      if (typeof count !== 'number') continue;
-      perHour[mode] += (count * 3600) / period;
-      if (mode !== 'pedestrians') vehicles += count;
-    }
-    const speed = reading.values.speed;
+    for (const mode of TRAFFIC_MODES) perHour[mode] += rates[mode] ?? 0;
+    // Speed is the latest period's, weighted by the vehicles counted in that period.
+    const speed = device.latest?.values.speed;
     if (typeof speed === 'number') {
+      let vehicles = 0;
+      for (const mode of TRAFFIC_MODES) {
+        const count = device.latest?.values[mode];
+        if (mode !== 'pedestrians' && typeof count === 'number') vehicles += count;
+      }
       const weight = Math.max(1, vehicles);
       speedSum += speed * weight;
       speedWeight += weight;

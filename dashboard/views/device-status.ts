@@ -34,8 +34,26 @@ export interface DeviceInfo {
   registered: boolean;
 }
 
+/** One traffic count kept for the rolling window: when, over how long, and what. */
+export interface TrafficSample {
+  tsMs: number;
+  periodS: number;
+  counts: Partial<Record<TrafficMode, number>>;
+}
+
+/**
+ * How far back "traffic now" looks. Counters that report every few seconds count 0 or 1
+ * vehicles per period, so one reading alone jumps between 0 and 1,800/h; five minutes of
+ * counts give a rate a person can read, and still follow the rush hour.
+ */
+export const TRAFFIC_WINDOW_MS = 5 * 60_000;
+/** Most samples kept per counter (a counter reporting every second fills 5 minutes with 300). */
+export const TRAFFIC_WINDOW_MAX_SAMPLES = 300;
+
 export interface DeviceView {
   info: DeviceInfo;
+  /** Traffic counters: the counts of the last TRAFFIC_WINDOW_MS, oldest first. */
+  trafficWindow?: readonly TrafficSample[] | undefined;
   /** The newest reading by measurement time. */
   latest?: LiveReading | undefined;
   latestTsMs?: number | undefined;
@@ -60,21 +78,56 @@ export const HEALTH_LABELS: Readonly<Record<Health, string>> = {
   disabled: 'Disabled',
 };
 
-/** Road users per hour counted by a traffic reading (all modes), or undefined. */
-export function flowPerHour(reading: LiveReading | undefined): number | undefined {
-  if (!reading || reading.kind !== 'traffic') return undefined;
+/** A traffic reading as a window sample, or undefined when it has no usable period. */
+export function trafficSampleOf(reading: LiveReading): TrafficSample | undefined {
+  if (reading.kind !== 'traffic') return undefined;
   const period = reading.values.period;
-  if (typeof period !== 'number' || period <= 0) return undefined;
-  let total = 0;
-  let any = false;
+  const tsMs = Date.parse(reading.ts);
+  if (typeof period !== 'number' || period <= 0 || !Number.isFinite(tsMs)) return undefined;
+  const counts: Partial<Record<TrafficMode, number>> = {};
   for (const mode of TRAFFIC_MODES) {
     const count = reading.values[mode];
-    if (typeof count === 'number') {
-      total += count;
-      any = true;
+    if (typeof count === 'number') counts[mode] = count;
+  }
+  return { tsMs, periodS: period, counts };
+}
+
+/** The window with `sample` added: within TRAFFIC_WINDOW_MS of the newest sample, oldest first, capped. */
+export function addTrafficSample(window: readonly TrafficSample[] | undefined, sample: TrafficSample): TrafficSample[] {
+  const all = [...(window ?? []), sample].sort((a, b) => a.tsMs - b.tsMs);
+  const newest = all[all.length - 1]!.tsMs;
+  return all.filter((s) => s.tsMs > newest - TRAFFIC_WINDOW_MS).slice(-TRAFFIC_WINDOW_MAX_SAMPLES);
+}
+
+/**
+ * Road users per hour by mode: the counts of the device's rolling window over the time they
+ * cover (the latest reading alone when there is no window), or undefined without counts.
+ */
+export function trafficRatesOf(device: Pick<DeviceView, 'latest' | 'trafficWindow'>): Partial<Record<TrafficMode, number>> | undefined {
+  const latest = device.latest ? trafficSampleOf(device.latest) : undefined;
+  const samples = device.trafficWindow && device.trafficWindow.length > 0 ? device.trafficWindow : latest ? [latest] : [];
+  let seconds = 0;
+  const totals: Partial<Record<TrafficMode, number>> = {};
+  for (const sample of samples) {
+    seconds += sample.periodS;
+    for (const mode of TRAFFIC_MODES) {
+      const count = sample.counts[mode];
+      if (count !== undefined) totals[mode] = (totals[mode] ?? 0) + count;
     }
   }
-  return any ? (total * 3600) / period : undefined;
+  if (seconds <= 0 || Object.keys(totals).length === 0) return undefined;
+  const rates: Partial<Record<TrafficMode, number>> = {};
+  for (const mode of TRAFFIC_MODES) if (totals[mode] !== undefined) rates[mode] = (totals[mode]! * 3600) / seconds;
+  return rates;
+}
+
+/** Road users per hour of a traffic counter (all modes, rolling window), or undefined. */
+export function flowPerHour(device: Pick<DeviceView, 'latest' | 'trafficWindow'> | LiveReading | undefined): number | undefined {
+  if (!device) return undefined;
+  const view = 'kind' in device ? { latest: device } : device;
+  if (view.latest?.kind !== 'traffic') return undefined;
+  const rates = trafficRatesOf(view);
+  return rates ? Object.values(rates).reduce((sum, r) => sum + r, 0) : undefined;
 }
 
 export const TRAFFIC_MODES = ['cars', 'buses', 'trucks', 'bicycles', 'pedestrians'] as const;
@@ -152,7 +205,7 @@ export function markerStyleOf(device: DeviceView, nowMs: number): MarkerStyle {
       }
       if (isFireRisk(reading)) style.warning = 'fire';
     } else {
-      const flow = flowPerHour(reading);
+      const flow = flowPerHour(device);
       if (flow !== undefined) {
         const band = flowBandOf(flow);
         style = { health, fill: band.colour, ink: band.ink, summary: `${Math.round(flow).toLocaleString('en-GB')} /h` };

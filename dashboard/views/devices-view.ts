@@ -45,7 +45,7 @@ const COLUMNS: Record<ReadingKind, Column[]> = {
     value('air', 'temperature'),
   ],
   traffic: [
-    { label: 'Flow', unit: '/h', render: (device) => formatNumber(flowPerHour(device.latest), 0) },
+    { label: 'Flow', unit: '/h', render: (device) => formatNumber(flowPerHour(device), 0) },
     value('traffic', 'cars'),
     value('traffic', 'bicycles'),
     value('traffic', 'pedestrians'),

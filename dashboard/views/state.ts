@@ -9,7 +9,7 @@
 import type { DeviceRecord } from '../../contracts/devices.ts';
 import type { Alert, DeviceStatus, LiveReading } from '../../contracts/live.ts';
 import type { Rejection } from '../../contracts/rejections.ts';
-import { DEFAULT_INTERVAL_S, type DeviceInfo, type DeviceView } from './device-status.ts';
+import { DEFAULT_INTERVAL_S, addTrafficSample, trafficSampleOf, type DeviceInfo, type DeviceView } from './device-status.ts';
 import { eaqiOf, type EaqiLevel } from './eaqi-colours.ts';
 
 /** How many rejections and alerts the live feed keeps. */
@@ -206,11 +206,13 @@ function applyReadings(state: DashboardState, readings: readonly LiveReading[], 
     const current = devices.get(reading.deviceId) ?? { info: infoFromReading(reading) };
     const newer = current.latestTsMs === undefined || tsMs >= current.latestTsMs;
     const heardLater = Number.isFinite(heard) && (current.lastHeardMs === undefined || heard > current.lastHeardMs);
-    if (newer || heardLater) {
+    const sample = trafficSampleOf(reading);
+    if (newer || heardLater || sample) {
       devices.set(reading.deviceId, {
         ...current,
         ...(newer ? { latest: reading, latestTsMs: tsMs } : {}),
         ...(heardLater ? { lastHeardMs: heard } : {}),
+        ...(sample ? { trafficWindow: addTrafficSample(current.trafficWindow, sample) } : {}),
       });
     }
     if (reading.kind === 'air' && tsMs >= state.dayStartMs) {

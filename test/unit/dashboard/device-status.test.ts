@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { attentionItems, binsByFill, eaqiNow, eaqiToday, filterOptions, filteredDevices, trafficNow } from '../../../dashboard/views/aggregates.ts';
-import { FILL_BANDS, OFFLINE_COLOUR, flowBandOf, flowPerHour, healthOf, markerStyleOf } from '../../../dashboard/views/device-status.ts';
+import {
+  FILL_BANDS,
+  OFFLINE_COLOUR,
+  addTrafficSample,
+  flowBandOf,
+  flowPerHour,
+  healthOf,
+  markerStyleOf,
+  trafficRatesOf,
+  trafficSampleOf,
+  type TrafficSample,
+} from '../../../dashboard/views/device-status.ts';
 import { EAQI_BANDS, type EaqiLevel } from '../../../dashboard/views/eaqi-colours.ts';
 import { T0, device, reading } from './helpers.ts';
 
@@ -120,5 +131,37 @@ describe('overview figures', () => {
     expect(hours[5]).toBe(1);
     expect(hours[0]).toBeUndefined();
     expect(eaqiToday(state, ['air-1'])[1]).toBe(2);
+  });
+});
+
+describe('traffic over a rolling window', () => {
+  const counter = (id: string) => device(id, 'traffic', undefined);
+  it('rates a counter by the counts of its last five minutes, not its last few seconds', () => {
+    let view = counter('t-1');
+    // Every 2 s one car or none: one reading alone says 0 or 1,800 cars/h.
+    for (let i = 0; i < 150; i++) {
+      const r = reading('t-1', 'traffic', T0 - (150 - i) * 2_000, { period: 2, cars: i % 3 === 0 ? 1 : 0 });
+      view = { ...view, latest: r, trafficWindow: addTrafficSample(view.trafficWindow, trafficSampleOf(r)!) };
+    }
+    // One car every third reading: one per 6 s = 600 cars/h.
+    expect(trafficRatesOf(view)?.cars).toBeCloseTo(600, 6);
+    expect(flowPerHour(view)).toBeCloseTo(600, 6);
+    expect(flowPerHour(view.latest)).toBe(0); // the last reading alone: i = 149, no car
+  });
+
+  it('keeps only five minutes and at most 300 samples, whatever order readings arrive in', () => {
+    let window: TrafficSample[] | undefined;
+    for (const offset of [0, 400_000, 150_000, 350_000]) {
+      window = addTrafficSample(window, { tsMs: T0 + offset, periodS: 60, counts: { cars: 1 } });
+    }
+    expect(window!.map((s) => s.tsMs - T0)).toEqual([150_000, 350_000, 400_000]);
+    let many: TrafficSample[] | undefined;
+    for (let i = 0; i < 400; i++) many = addTrafficSample(many, { tsMs: T0 + i * 100, periodS: 0.1, counts: { cars: 1 } });
+    expect(many).toHaveLength(300);
+  });
+
+  it('falls back to the latest reading when there is no window', () => {
+    const r = reading('t-2', 'traffic', T0, { period: 60, cars: 30 });
+    expect(trafficRatesOf({ latest: r })).toEqual({ cars: 1_800 });
   });
 });
