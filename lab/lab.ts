@@ -232,7 +232,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
                 return registry.create({
                   id: device.id,
                   kind: device.kind,
-                  name: `Simulated ${device.kind} sensor ${device.id}`,
+                  name: `${device.id} · ${device.site} (simulated)`,
                   owner: 'StreetLab simulator',
                   lat: device.lat,
                   lon: device.lon,

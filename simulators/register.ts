@@ -49,7 +49,7 @@ export async function registerThroughApi(options: RegisterOptions): Promise<Map<
     const request: CreateDeviceRequest = {
       id: device.id,
       kind: device.kind,
-      name: `Simulated ${device.kind} sensor ${device.id}`,
+      name: `${device.id} · ${device.site} (simulated)`,
       owner: options.owner ?? 'StreetLab simulator',
       lat: device.lat,
       lon: device.lon,

@@ -220,7 +220,7 @@ function createTrafficPanel(ctx: AppContext): View {
         now.silent > 0 && now.reporting > 0 ? `${now.silent} silent` : '',
         now.meanSpeed !== undefined ? `mean speed ${formatNumber(now.meanSpeed, 0)} km/h` : '',
       ].filter(Boolean);
-      setText(foot, `${parts.join(' · ')}. Rates from each counter's latest count period.`);
+      setText(foot, `${parts.join(' · ')}. Rates from each counter's counts of the last five minutes.`);
     },
     dispose() {},
   };
