@@ -115,17 +115,22 @@ export function createMetricsRegistry(options: { prefix?: string; defaultLabels?
 
   const withDefaults = (labels?: Labels): Labels => ({ ...defaults, ...(labels ?? {}) });
 
+  /** The value cell of one label set of a counter or gauge, created at 0. */
+  function cellOf(children: Map<string, { value: number }>, labels?: Labels): { value: number } {
+    const key = labelKey(withDefaults(labels));
+    let cell = children.get(key);
+    if (!cell) {
+      cell = { value: 0 };
+      children.set(key, cell);
+    }
+    return cell;
+  }
+
   function counter(opts: MetricOptions): Counter {
     const name = prefix + opts.name;
     const children = new Map<string, { value: number }>();
     const child = (labels?: Labels): CounterChild => {
-      const key = labelKey(withDefaults(labels));
-      let cell = children.get(key);
-      if (!cell) {
-        cell = { value: 0 };
-        children.set(key, cell);
-      }
-      const c = cell;
+      const c = cellOf(children, labels);
       return {
         inc(by = 1) {
           if (by < 0) throw new Error(`counter ${name} cannot decrease`);
@@ -150,13 +155,7 @@ export function createMetricsRegistry(options: { prefix?: string; defaultLabels?
     const name = prefix + opts.name;
     const children = new Map<string, { value: number }>();
     const child = (labels?: Labels): GaugeChild => {
-      const key = labelKey(withDefaults(labels));
-      let cell = children.get(key);
-      if (!cell) {
-        cell = { value: 0 };
-        children.set(key, cell);
-      }
-      const c = cell;
+      const c = cellOf(children, labels);
       return {
         set(value) {
           c.value = value;
