@@ -38,6 +38,12 @@ export interface InfluxServerOptions {
   logFile?: string;
   /** Largest write body influxd accepts (INFLUXDB_HTTP_MAX_BODY_SIZE); omitted = no limit. Tests use it to provoke 413. */
   maxBodySizeBytes?: number;
+  /**
+   * Run influxd in its own process group, so that Ctrl-C in a terminal (sent to the whole
+   * foreground group) does not stop it before the services that still write to it: the
+   * owner stops it last, and kills it when the owner's process exits. The lab uses this.
+   */
+  ownProcessGroup?: boolean;
 }
 
 const CANDIDATE_PATHS = ['/usr/bin/influxd', '/usr/local/bin/influxd', '/usr/sbin/influxd'];
@@ -68,7 +74,7 @@ export async function startInfluxServer(options: InfluxServerOptions = {}): Prom
     const port = options.port && options.port > 0 ? options.port : await findFreePort();
     const rpcPort = await findFreePort();
     try {
-      const child = spawnInfluxd(binary, configFile, dataDir, port, rpcPort, options.logFile, options.maxBodySizeBytes);
+      const child = spawnInfluxd(binary, configFile, dataDir, port, rpcPort, options.logFile, options.maxBodySizeBytes, options.ownProcessGroup === true);
       const url = `http://127.0.0.1:${port}`;
       await waitForPing(url, child, options.startTimeoutMs ?? 30_000);
       if (options.database) await createDatabase(url, options.database);
@@ -84,7 +90,16 @@ export async function startInfluxServer(options: InfluxServerOptions = {}): Prom
     : new AppError('INFLUXD_START_FAILED', `influxd did not start: ${String(lastError)}`, { cause: lastError });
 }
 
-function spawnInfluxd(binary: string, configFile: string, dataDir: string, port: number, rpcPort: number, logFile?: string, maxBodySizeBytes?: number): ChildProcess {
+function spawnInfluxd(
+  binary: string,
+  configFile: string,
+  dataDir: string,
+  port: number,
+  rpcPort: number,
+  logFile: string | undefined,
+  maxBodySizeBytes: number | undefined,
+  ownProcessGroup: boolean,
+): ChildProcess {
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? dataDir,
@@ -100,7 +115,16 @@ function spawnInfluxd(binary: string, configFile: string, dataDir: string, port:
     INFLUXDB_HTTP_MAX_BODY_SIZE: String(maxBodySizeBytes ?? 0),
   };
   const out = logFile ? ('pipe' as const) : ('ignore' as const);
-  const child = spawn(binary, ['run', '-config', configFile], { env, stdio: ['ignore', out, out] });
+  const child = spawn(binary, ['run', '-config', configFile], { env, stdio: ['ignore', out, out], detached: ownProcessGroup });
+  if (ownProcessGroup) {
+    // Outside our process group nothing else stops it: never leave it running after we exit
+    // (also when a shutdown overruns its grace and the process exits early).
+    const killOnExit = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    };
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.removeListener('exit', killOnExit));
+  }
   if (logFile && child.stdout && child.stderr) {
     void import('node:fs').then(({ createWriteStream }) => {
       const stream = createWriteStream(logFile, { flags: 'a' });

@@ -35,6 +35,12 @@ export interface LabOptions {
   influx?: { url: string; database: string; token?: string; username?: string; password?: string; org?: string };
   /** Port of the lab's own InfluxDB; 0 or omitted = a free port. */
   influxPort?: number;
+  /**
+   * Start the lab's InfluxDB in its own process group (npm run lab): Ctrl-C in a terminal then
+   * reaches only the lab, which stops InfluxDB after ingest has written its last readings.
+   * Off for tests, where a worker killed by a signal must take its influxd with it.
+   */
+  influxOwnProcessGroup?: boolean;
   host?: string;
   mqttPort?: number;
   /** undefined = no WebSocket listener. */
@@ -118,6 +124,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
         ...(options.dataDir ? { dataDir: join(options.dataDir, 'influxdb'), logFile: join(options.dataDir, 'influxd.log') } : {}),
         ...(options.influxPort ? { port: options.influxPort } : {}),
         database: 'streetlab',
+        ...(options.influxOwnProcessGroup ? { ownProcessGroup: true } : {}),
       });
       closers.push(() => influxServer!.stop());
       influxSettings = { url: influxServer.url, database: 'streetlab' };

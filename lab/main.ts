@@ -31,6 +31,7 @@ try {
     mqttPort: config.MQTT_PORT,
     mqttWsPort: config.MQTT_WS_PORT,
     influxPort: config.LAB_INFLUX_PORT,
+    influxOwnProcessGroup: true,
     ...(config.INFLUX_URL
       ? {
           influx: {
