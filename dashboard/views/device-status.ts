@@ -94,9 +94,15 @@ export function trafficSampleOf(reading: LiveReading): TrafficSample | undefined
 
 /** The window with `sample` added: within TRAFFIC_WINDOW_MS of the newest sample, oldest first, capped. */
 export function addTrafficSample(window: readonly TrafficSample[] | undefined, sample: TrafficSample): TrafficSample[] {
-  const all = [...(window ?? []), sample].sort((a, b) => a.tsMs - b.tsMs);
+  const all = [...(window ?? [])];
+  // Readings arrive in time order almost always: insert from the end instead of sorting.
+  let at = all.length;
+  while (at > 0 && all[at - 1]!.tsMs > sample.tsMs) at -= 1;
+  all.splice(at, 0, sample);
   const newest = all[all.length - 1]!.tsMs;
-  return all.filter((s) => s.tsMs > newest - TRAFFIC_WINDOW_MS).slice(-TRAFFIC_WINDOW_MAX_SAMPLES);
+  let first = Math.max(0, all.length - TRAFFIC_WINDOW_MAX_SAMPLES);
+  while (first < all.length && all[first]!.tsMs <= newest - TRAFFIC_WINDOW_MS) first += 1;
+  return first === 0 ? all : all.slice(first);
 }
 
 /**
