@@ -1,5 +1,6 @@
 /**
- * Live push: subscribes to the internal live feed on the broker and forwards each event to
+ * Live push: subscribes to the edge's live feed on the broker (one message per batch of
+ * readings and rejections) and forwards each event to
  * the socket.io clients that asked for it. Rooms make the fan-out cheap: a reading goes to
  * the rooms `all`, `kind:<kind>`, `device:<id>` and `kind:<kind>|device:<id>`, and socket.io
  * delivers it once per socket whichever of them the socket joined.
@@ -11,12 +12,11 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Server, Socket } from 'socket.io';
 import {
+  LIVE_BATCH_TOPIC,
   LIVE_SUBSCRIPTION,
+  LiveFeedBatchSchema,
   LiveHandshakeAuthSchema,
-  LiveReadingSchema,
-  RejectionSchema,
   SubscribeRequestSchema,
-  parseTopic,
   type ClientToServerEvents,
   type LiveHandshakeAuth,
   type LiveReading,
@@ -116,18 +116,32 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
     reconnectPeriod: 1_000,
     ...(options.mqttUsername ? { username: options.mqttUsername, password: options.mqttPassword ?? '' } : {}),
   });
+  // Services start in any order: until the broker answers, mqtt.js retries every second and
+  // `ready` waits. Only a refusal of the subscription (wrong credentials, no right) fails it.
   const ready = new Promise<void>((resolve, reject) => {
     client.on('connect', () => {
-      client.subscribe(LIVE_SUBSCRIPTION, { qos: 0 }, (error) => (error ? reject(error) : resolve()));
+      client.subscribe(LIVE_SUBSCRIPTION, { qos: 0 }, (error, granted) => {
+        if (error || granted?.some((g) => g.qos === 128)) {
+          const failure = error ?? new Error(`the broker refused the live-feed subscription (${LIVE_SUBSCRIPTION})`);
+          log.error({ err: failure.message }, 'live feed subscription refused');
+          reject(failure);
+          return;
+        }
+        resolve();
+      });
     });
-    client.once('error', reject);
   });
   ready.catch(() => {});
-  client.on('error', (error) => log.warn({ err: error.message }, 'live feed MQTT error'));
+  let lastErrorLog = 0;
+  client.on('error', (error) => {
+    // ECONNREFUSED every second while the broker is away: say it now and then, not each time.
+    if (Date.now() - lastErrorLog < 10_000) return;
+    lastErrorLog = Date.now();
+    log.warn({ err: error.message }, 'live feed: broker not reachable; retrying');
+  });
 
   client.on('message', (topic, payload) => {
-    const parsed = parseTopic(topic);
-    if (!parsed || parsed.type !== 'live') return;
+    if (topic !== LIVE_BATCH_TOPIC) return;
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));
@@ -135,27 +149,24 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
       dropped += 1;
       return;
     }
-    const rooms = roomsOf(parsed.kind, parsed.deviceId);
-    if (parsed.event === 'reading') {
-      const reading = LiveReadingSchema.safeParse(body);
-      if (!reading.success) {
-        dropped += 1;
-        return;
-      }
-      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('reading', reading.data);
-      batcher.pushReading(reading.data, rooms);
-      options.onReading?.(reading.data);
-    } else {
-      const rejection = RejectionSchema.safeParse(body);
-      if (!rejection.success) {
-        dropped += 1;
-        return;
-      }
-      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('rejected', rejection.data);
-      batcher.pushRejection(rejection.data, rooms);
-      options.onRejection?.(rejection.data);
+    const batch = LiveFeedBatchSchema.safeParse(body);
+    if (!batch.success) {
+      dropped += 1;
+      return;
     }
-    forwarded += 1;
+    for (const reading of batch.data.readings) {
+      const rooms = roomsOf(reading.kind, reading.deviceId);
+      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('reading', reading);
+      batcher.pushReading(reading, rooms);
+      options.onReading?.(reading);
+    }
+    for (const rejection of batch.data.rejections) {
+      const rooms = rejection.kind && rejection.deviceId ? roomsOf(rejection.kind, rejection.deviceId) : ['all'];
+      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('rejected', rejection);
+      batcher.pushRejection(rejection, rooms);
+      options.onRejection?.(rejection);
+    }
+    forwarded += batch.data.readings.length + batch.data.rejections.length;
   });
 
   return {

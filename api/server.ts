@@ -170,8 +170,15 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 8080 });
   const port = (app.server.address() as AddressInfo).port;
-  await hub.ready;
-  liveReady = true;
+  // The broker may come later (services start in any order): REST serves at once, the live
+  // feed once the hub is subscribed (until then live clients are told to retry).
+  hub.ready.then(
+    () => {
+      liveReady = true;
+      log.info('live feed subscribed');
+    },
+    (error: unknown) => log.error({ err: String(error) }, 'live feed unavailable: the broker refused the subscription'),
+  );
   await research.start();
   // After research.start(): the rollups' retention policy exists before their first run.
   await scheduler.start();

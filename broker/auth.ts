@@ -17,15 +17,21 @@
  * What a device may do: publish only to `lab/v1/{its kind}/{its id}` (not retained: a
  * retained reading would be replayed to every new subscriber), subscribe only to its own
  * `…/rejected`, and receive nothing else (authorizeForward also covers queued messages of a
- * persistent session). A message over the device's rate limit or on a foreign topic is
- * acknowledged, not delivered, and reported: the broker publishes a Rejection on
- * `$lab/broker/v1/rejected/{kind}/{id}`, which ingest stores and forwards to the device's
- * `/rejected` topic and the live feed like its own rejections. A topic with U+0000 or
- * invalid UTF-8 closes the connection, as MQTT 3.1.1 requires [MQTT-1.5.3-1].
+ * persistent session). Each reading goes through the edge (edge.ts): validated and in the
+ * durable log before its PUBACK. A device over its rate limit is slowed down, not refused:
+ * its publishes wait for their turn (the throttle), and Aedes stops reading its socket
+ * meanwhile. A message on a foreign topic is acknowledged, not delivered, and rejected
+ * through the edge like an invalid reading (stored, reported on the device's `/rejected`). A
+ * topic with U+0000 or invalid UTF-8 closes the connection, as MQTT 3.1.1 requires [MQTT-1.5.3-1].
  *
- * What a service may do: ingest writes the live feed and the devices' `/rejected` topics and
- * reads readings and broker rejections; the API reads the live feed; a monitor reads all
- * three. Nobody else can write `$lab/…`.
+ * In open mode (no authentication) every message on a reading topic goes through the edge too.
+ *
+ * What a service may do: the API reads the live feed; a monitor reads readings and the live
+ * feed. Only the edge itself writes `$lab/…` and the devices' `/rejected` topics.
+ *
+ * Fresh credentials: a device registered a moment ago in another process (the API) is not
+ * refused for being unknown: before refusing an unknown id or a secret that does not match,
+ * the policy re-reads the registry once.
  *
  * Revocation: on every registry change (in this process or another, seen within a second)
  * connected devices that were removed, disabled or rotated are disconnected at once.
@@ -35,8 +41,6 @@ import {
   DEVICE_ID_PATTERN,
   LIVE_ROOT,
   TOPIC_ROOT,
-  BROKER_REJECTION_ROOT,
-  buildBrokerRejectionTopic,
   buildReadingTopic,
   buildRejectedTopic,
   parseTopic,
@@ -49,7 +53,8 @@ import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import type { DeviceRegistry } from '../common/registry/types.ts';
 import { parseServiceUsername, safeEqual, servicePassword, type ServiceRole } from '../common/registry/index.ts';
-import { createRateLimiter, createRejectionReporter, sanitiseForReport, type GuardViolation, type RateLimiter } from './limits.ts';
+import type { Edge } from './edge.ts';
+import { createRejectionReporter, createThrottle, sanitiseForReport, toBrokerRejection, type GuardViolation, type Throttle } from './limits.ts';
 
 export const DEFAULT_DEVICE_RATE = { ratePerSecond: 10, burst: 50 } as const;
 
@@ -63,7 +68,9 @@ export interface BrokerAuthOptions {
   serviceToken?: string | undefined;
   /** Open mode: a plain MQTT 3.1.1 broker without authentication or ACL. */
   allowAnonymous?: boolean;
-  /** Per-device message rate; false = unlimited. Default 10/s sustained, bursts of 50. */
+  /** The reading path: readings are validated and logged before their PUBACK. Without it, a plain broker. */
+  edge?: Edge | undefined;
+  /** Per-device message rate (a throttle: over it a device waits); false = unlimited. Default 10/s sustained, bursts of 50. */
   rateLimit?: { ratePerSecond: number; burst: number } | false;
   /** How often at most a device hears about the same kind of refusal (ms). */
   reportIntervalMs?: number;
@@ -87,6 +94,8 @@ export interface BrokerAuthStats {
   refusedMessages: Partial<Record<RejectionReason, number>>;
   refusedSubscriptions: number;
   revokedConnections: number;
+  /** Publishes that waited for the device's rate limit, and those waiting now. */
+  throttled: { total: number; waiting: number };
 }
 
 export type BrokerAuth = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>> & {
@@ -100,10 +109,11 @@ export type BrokerAuth = Required<Pick<AedesOptions, 'preConnect' | 'authenticat
 };
 
 /** Filters each service role may subscribe to (a filter must lie within one), and topics it may publish under. */
-const SERVICE_RIGHTS: Record<ServiceRole, { subscribe: readonly string[]; publish: readonly ('live' | 'feedback')[] }> = {
-  ingest: { subscribe: [TOPIC_ROOT, BROKER_REJECTION_ROOT], publish: ['live', 'feedback'] },
-  api: { subscribe: [LIVE_ROOT], publish: [] },
-  monitor: { subscribe: [TOPIC_ROOT, LIVE_ROOT, BROKER_REJECTION_ROOT], publish: [] },
+const SERVICE_RIGHTS: Record<ServiceRole, { subscribe: readonly string[] }> = {
+  // Ingest reads the log, not the broker; the role stays for deployments that monitor with it.
+  ingest: { subscribe: [] },
+  api: { subscribe: [LIVE_ROOT] },
+  monitor: { subscribe: [TOPIC_ROOT, LIVE_ROOT] },
 };
 
 const PROTOTYPE_NAMES = new Set(['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf']);
@@ -121,6 +131,11 @@ function within(filter: string, root: string): boolean {
   return filter === root || filter.startsWith(`${root}/`);
 }
 
+/** A topic under the device root that is not a `/rejected` notice: a reading (or a malformed one, which the edge explains). */
+function isReadingCandidate(topic: string): boolean {
+  return topic.startsWith(`${TOPIC_ROOT}/`) && parseTopic(topic)?.type !== 'rejected';
+}
+
 /** U+0000 or a replacement character (what invalid UTF-8 decodes to) in a topic [MQTT-1.5.3-1, -2]. */
 function malformedTopic(topic: string): boolean {
   return topic.includes('\u0000') || topic.includes('\ufffd');
@@ -136,7 +151,9 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
   const serviceSecrets = new Map<ServiceRole, string>();
   if (serviceToken) for (const role of Object.keys(SERVICE_RIGHTS) as ServiceRole[]) serviceSecrets.set(role, servicePassword(serviceToken, role));
   const rate = options.rateLimit === false ? undefined : (options.rateLimit ?? DEFAULT_DEVICE_RATE);
-  const limiter: RateLimiter | undefined = rate && createRateLimiter({ ...rate, ...(options.now ? { now: options.now } : {}) });
+  const throttle: Throttle | undefined = rate && createThrottle({ ...rate, ...(options.now ? { now: options.now } : {}) });
+  const edge = options.edge;
+  const now = options.now ?? Date.now;
 
   const identities = new WeakMap<Client, Identity>();
   const connectInfo = new WeakMap<Client, { clientId: string; clean: boolean }>();
@@ -151,11 +168,7 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
     intervalMs: options.reportIntervalMs ?? 1_000,
     ...(options.now ? { now: options.now } : {}),
     publish(rejection: Rejection) {
-      if (!aedes || aedes.closed || !rejection.kind || !rejection.deviceId) return;
-      const packet = { cmd: 'publish', topic: buildBrokerRejectionTopic(rejection.kind, rejection.deviceId), payload: Buffer.from(JSON.stringify(rejection)), qos: 1, retain: false, dup: false } as PublishPacket;
-      aedes.publish(packet, (error) => {
-        if (error) log.warn({ err: error.message, deviceId: rejection.deviceId }, 'could not publish a broker rejection');
-      });
+      edge?.refuse(rejection);
     },
   });
 
@@ -182,6 +195,18 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
     packet.topic = DROPPED_TOPIC;
     packet.payload = Buffer.alloc(0);
     packet.retain = false;
+  }
+
+  /**
+   * Verifies a device secret; an unknown id or a mismatch is checked again against the
+   * registry as it is on disk now, so a device registered (or rotated) through another
+   * process a moment ago connects at once.
+   */
+  async function verifyFresh(deviceId: string, password: string | Buffer) {
+    const first = await registry!.verifySecret(deviceId, password);
+    if (first.ok || (first.reason !== 'UNKNOWN_DEVICE' && first.reason !== 'BAD_SECRET') || !registry!.refresh) return first;
+    await registry!.refresh();
+    return registry!.verifySecret(deviceId, password);
   }
 
   function sweep(): void {
@@ -241,7 +266,7 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
       }
 
       if (!DEVICE_ID_PATTERN.test(username) || PROTOTYPE_NAMES.has(username)) return refuse(done, 'UNKNOWN_DEVICE', RETURN.BAD_USERNAME_OR_PASSWORD, context);
-      registry!.verifySecret(username, password).then(
+      verifyFresh(username, password).then(
         (result) => {
           if (!result.ok) {
             if (result.reason === 'BUSY') return refuse(done, 'BUSY', RETURN.SERVER_UNAVAILABLE, context);
@@ -272,47 +297,42 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
         return callback(allowAnonymous && !topic.startsWith('$SYS') ? null : new Error('not authorised'));
       }
       if (identity.type === 'anonymous') {
-        return callback(topic.startsWith('$SYS') ? new Error('$SYS topics are reserved') : null);
+        if (topic.startsWith('$')) return callback(new Error('$ topics are reserved'));
+        if (edge && isReadingCandidate(topic)) return edge.take(topic, packet.payload as Uint8Array, callback);
+        return callback(null);
       }
       if (identity.type === 'service') {
-        const rights = SERVICE_RIGHTS[identity.role].publish;
-        const parsed = parseTopic(topic);
-        const allowed = (rights.includes('live') && parsed?.type === 'live') || (rights.includes('feedback') && parsed?.type === 'rejected');
-        if (allowed) return callback(null);
+        // Services only read; the edge itself writes the live feed and the devices' notices.
         log.warn({ role: identity.role, topic: sanitiseForReport(topic, 200) }, 'service publish refused');
         return callback(new Error('not authorised'));
       }
 
       const { deviceId, kind } = identity;
-      const size = packet.payload?.length ?? 0;
-      if (limiter && !limiter.take(deviceId)) {
-        reporter.report({
-          reason: 'RATE_LIMITED',
-          kind,
-          deviceId,
-          topic,
-          payload: packet.payload as Uint8Array,
-          size,
-          detail: `more messages than the device's rate limit (${rate!.ratePerSecond}/s, bursts of ${rate!.burst}) allows`,
-        });
-        drop(packet);
-        return callback(null);
-      }
-      if (topic !== buildReadingTopic(kind, deviceId)) {
-        reporter.report({
-          reason: 'TOPIC_INVALID',
-          kind,
-          deviceId,
-          topic,
-          payload: packet.payload as Uint8Array,
-          size,
-          detail: `device ${deviceId} may publish only to ${buildReadingTopic(kind, deviceId)}`,
-        });
-        drop(packet);
-        return callback(null);
-      }
-      packet.retain = false;
-      callback(null);
+      const admitted = () => {
+        if (client!.closed) return callback(new Error('connection closed'));
+        if (topic !== buildReadingTopic(kind, deviceId)) {
+          const rejection = toBrokerRejection(
+            {
+              reason: 'TOPIC_INVALID',
+              kind,
+              deviceId,
+              topic,
+              payload: packet.payload as Uint8Array,
+              size: packet.payload?.length ?? 0,
+              detail: `device ${deviceId} may publish only to ${buildReadingTopic(kind, deviceId)}`,
+            },
+            now(),
+          );
+          drop(packet);
+          if (edge) return edge.refuse(rejection, callback);
+          return callback(null);
+        }
+        packet.retain = false;
+        if (edge) return edge.take(topic, packet.payload as Uint8Array, callback);
+        callback(null);
+      };
+      if (throttle) throttle.admit(deviceId, admitted);
+      else admitted();
     },
 
     authorizeSubscribe(client, subscription: Subscription, callback) {
@@ -363,12 +383,14 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
         refusedMessages: reporter.counts(),
         refusedSubscriptions,
         revokedConnections,
+        throttled: { total: throttle?.throttled() ?? 0, waiting: throttle?.waiting() ?? 0 },
       };
     },
 
     close() {
       unsubscribe?.();
       reporter.close();
+      throttle?.close();
     },
   };
   return policy;

@@ -8,10 +8,12 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AedesOptions, type Client, type PublishPacket } from 'aedes';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
+import { createBrokerPolicy } from './auth.ts';
+import type { Edge } from './edge.ts';
 import { guardConnection, packetLimitsFor, type GuardViolation } from './limits.ts';
 
 const POLICY_HOOKS = ['preConnect', 'authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeForward'] as const;
@@ -46,6 +48,11 @@ export interface BrokerOptions {
   maxPendingConnections?: number;
   /** MQTT over TLS (8883) with this PEM certificate chain and key; undefined = no TLS listener. */
   tls?: { port: number; cert: string | Buffer; key: string | Buffer } | undefined;
+  /**
+   * The reading path (edge.ts): readings validated and in the durable log before their PUBACK.
+   * Closed with the broker. Without a policy, the broker is open and still uses it.
+   */
+  edge?: Edge | undefined;
   /** Aedes persistence / mq (e.g. aedes-persistence-redis); default in memory. */
   persistence?: unknown;
   mq?: unknown;
@@ -71,9 +78,11 @@ export interface Broker {
 export async function createBroker(options: BrokerOptions = {}): Promise<Broker> {
   const log = options.logger ?? createSilentLogger();
   const host = options.host ?? '127.0.0.1';
+  // An edge without a policy: an open broker whose readings still go through the edge.
+  const policy: BrokerPolicy | undefined = options.policy ?? (options.edge ? createBrokerPolicy({ allowAnonymous: true, rateLimit: false, edge: options.edge, logger: log }) : undefined);
   const policyHooks: Partial<AedesOptions> = {};
   for (const hook of POLICY_HOOKS) {
-    const fn = options.policy?.[hook];
+    const fn = policy?.[hook];
     if (fn) (policyHooks as Record<string, unknown>)[hook] = fn;
   }
   const aedes = await Aedes.createBroker({
@@ -84,8 +93,8 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     ...(options.mq ? { mq: options.mq } : {}),
     ...policyHooks,
   });
-  publishBeforePuback(aedes);
-  options.policy?.attach?.(aedes);
+  options.edge?.attach(aedes);
+  policy?.attach?.(aedes);
 
   const limits = packetLimitsFor(options.maxPayloadBytes ?? 16 * 1024);
   const guardCounts: Record<string, number> = {};
@@ -118,7 +127,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     guardConnection(stream, limits, (violation) => {
       guardCounts[violation.reason] = (guardCounts[violation.reason] ?? 0) + 1;
       log.info({ clientId: client?.id, ...violation, topic: undefined }, 'connection closed by the packet guard');
-      options.policy?.onViolation?.(client, violation);
+      policy?.onViolation?.(client, violation);
     });
     client = aedes.handle(stream, request);
   };
@@ -162,7 +171,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     tlsPort = await listen(tlsServer, options.tls.port, host);
   }
 
-  log.info({ host, port, wsPort, tlsPort, security: (options.policy as { mode?: string } | undefined)?.mode ?? 'default hooks' }, 'broker listening');
+  log.info({ host, port, wsPort, tlsPort, security: (policy as { mode?: string } | undefined)?.mode ?? 'default hooks', log: options.edge?.logDir }, 'broker listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -175,11 +184,14 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}`,
     tlsUrl: tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`,
     connectedClients: () => aedes.connectedClients,
-    securityStats: () => ({ guard: { ...guardCounts }, pendingConnections: pending.size, policy: options.policy?.stats?.() }),
+    securityStats: () => ({ guard: { ...guardCounts }, pendingConnections: pending.size, policy: policy?.stats?.() }),
     close() {
       closing ??= (async () => {
+        // The policy first: throttled publishes run now, while Aedes can still answer them.
+        policy?.close?.();
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
-        options.policy?.close?.();
+        // What the edge holds becomes durable before the process may go.
+        await options.edge?.close();
         wss?.clients.forEach((socket) => socket.terminate());
         await Promise.all([
           closeServer(tcpServer),
@@ -194,50 +206,6 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
       })();
       return closing;
     },
-  };
-}
-
-type PublishFn = (packet: PublishPacket, client?: Client | null | ((error?: Error) => void), done?: (error?: Error) => void) => void;
-const PUBLISHED_BEFORE_PUBACK = Symbol('streetlab.publishedBeforePuback');
-type MarkedPacket = PublishPacket & { [PUBLISHED_BEFORE_PUBACK]?: true };
-
-/**
- * Makes Aedes send a QoS 1 PUBACK only after the message is published — queued for every
- * persistent session that subscribes, which with the file persistence means in the journal
- * and fsynced (docs/durability.md, "Delivery guarantee").
- *
- * Aedes 1.x does it the other way round (lib/handlers/publish.js, QoS 1: `write(PubAck)`, then
- * `broker.publish` → `persistence.outgoingEnqueueCombi`): a broker crash between the two
- * loses a message the publisher was told is safe, and the publisher does not resend it. Its
- * hooks run in this order for a client's PUBLISH: `authorizePublish`, PUBACK, `publish` — all
- * on the same packet object. So once the policy has authorised a QoS 1 packet, it is published
- * here, inside `authorizePublish`, and Aedes' own `publish` of that packet, after the PUBACK,
- * is a no-op. A failed publish fails the authorisation: Aedes closes the connection without a
- * PUBACK and the publisher sends the message again. QoS 2 is already stored before its PUBREC;
- * QoS 0 has no acknowledgement.
- */
-function publishBeforePuback(aedes: Aedes): void {
-  const publish = (aedes.publish as unknown as PublishFn).bind(aedes);
-  const authorize = aedes.authorizePublish.bind(aedes);
-  aedes.authorizePublish = (client, packet, callback) => {
-    authorize(client, packet, (error) => {
-      if (error || !client || packet.qos !== 1) return callback(error);
-      publish(packet, client, (publishError) => {
-        if (publishError) return callback(publishError);
-        (packet as MarkedPacket)[PUBLISHED_BEFORE_PUBACK] = true;
-        callback(null);
-      });
-    });
-  };
-  (aedes as unknown as { publish: PublishFn }).publish = (packet, client, done) => {
-    const marked = packet as MarkedPacket;
-    if (marked[PUBLISHED_BEFORE_PUBACK]) {
-      delete marked[PUBLISHED_BEFORE_PUBACK];
-      const callback = typeof client === 'function' ? client : done;
-      if (callback) setImmediate(callback);
-      return;
-    }
-    publish(packet, client, done);
   };
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LogLevelSchema, booleanSchema, byteSizeSchema, optionalPortSchema, portSchema } from '../common/config.ts';
+import { LogLevelSchema, booleanSchema, byteSizeSchema, optionalPortSchema, portSchema, positiveIntSchema } from '../common/config.ts';
 
 export const BrokerConfigSchema = z.object({
   MQTT_HOST: z.string().default('127.0.0.1'),
@@ -19,7 +19,20 @@ export const BrokerConfigSchema = z.object({
   SERVICE_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
   /** Largest PUBLISH payload; a bigger packet closes the connection before it is buffered. */
   MAX_PAYLOAD_BYTES: byteSizeSchema(16 * 1024),
-  /** Per-device message rate (sustained per second, and burst); 0 turns the limit off. */
+  /** Reading timestamps: how far ahead of the receive time (clock skew) and how far behind (store-and-forward) they may be. */
+  TS_MAX_FUTURE_S: positiveIntSchema(300),
+  TS_MAX_AGE_S: positiveIntSchema(7 * 24 * 3600),
+  /**
+   * The durable log of readings (the edge): DATA_DIR/log unless LOG_DIR says otherwise. The
+   * ingest worker drains it, so both must see the same directory.
+   */
+  LOG_DIR: z.string().optional(),
+  /** fdatasync every group before its PUBACKs; false survives a process crash but not a power cut. */
+  LOG_FSYNC: booleanSchema(true),
+  /** The log's bound on disk: at it new readings wait (devices are slowed down) until ingest drains. */
+  LOG_MAX_BYTES: byteSizeSchema(1024 ** 3),
+  LOG_SEGMENT_BYTES: byteSizeSchema(16 * 1024 ** 2),
+  /** Per-device message rate (sustained per second, and burst); over it a device is slowed down, not refused; 0 turns the limit off. */
   MQTT_DEVICE_RATE_PER_S: z.coerce.number().min(0).max(100_000).default(10),
   MQTT_DEVICE_BURST: z.coerce.number().int().min(1).max(1_000_000).default(50),
   /** MQTT over TLS: listens when both a certificate and a key (PEM files) are given. */
@@ -27,8 +40,8 @@ export const BrokerConfigSchema = z.object({
   MQTT_TLS_CERT: z.string().optional(),
   MQTT_TLS_KEY: z.string().optional(),
   /**
-   * Where sessions and queued QoS 1 messages live: `file` (journal + snapshot under
-   * DATA_DIR/broker, survives a broker restart or crash) or `memory` (lost on restart).
+   * Where MQTT sessions and messages queued for subscribers live (not readings: those are in
+   * the log): `file` (journal + snapshot under DATA_DIR/broker, survives a restart) or `memory`.
    */
   BROKER_PERSISTENCE: z.enum(['file', 'memory']).default('file'),
   DATA_DIR: z.string().default('.data'),

@@ -220,6 +220,76 @@ export function createRateLimiter(options: { ratePerSecond: number; burst: numbe
   };
 }
 
+/**
+ * A per-device rate limit that slows a device down instead of dropping what it sent: work
+ * over the budget waits, in arrival order, until the bucket refills. The broker runs each
+ * PUBLISH's authorisation through it; Aedes reads the next chunk of a connection only once
+ * every packet of the last one called back, so a waiting device stops being read and TCP
+ * pushes back on it. A store-and-forward logger uploading a backlog gets it all through,
+ * at the device's rate.
+ */
+export interface Throttle {
+  /** Runs `work` now if `key` has a token and nothing waiting, else once its turn and token come. */
+  admit(key: string, work: () => void): void;
+  /** Work items waiting, over all keys. */
+  waiting(): number;
+  /** How many times work had to wait (each wait counted once). */
+  throttled(): number;
+  close(): void;
+}
+
+export function createThrottle(options: { ratePerSecond: number; burst: number; now?: () => number }): Throttle {
+  const limiter = createRateLimiter(options);
+  const queues = new Map<string, { items: (() => void)[]; timer: NodeJS.Timeout | undefined }>();
+  const intervalMs = 1000 / options.ratePerSecond;
+  let waitingCount = 0;
+  let throttledCount = 0;
+  let closed = false;
+
+  function pump(key: string): void {
+    const queue = queues.get(key);
+    if (!queue) return;
+    queue.timer = undefined;
+    while (queue.items.length > 0 && limiter.take(key)) {
+      waitingCount -= 1;
+      queue.items.shift()!();
+    }
+    if (queue.items.length === 0) {
+      queues.delete(key);
+      return;
+    }
+    if (!closed) queue.timer = setTimeout(() => pump(key), Math.max(1, Math.ceil(intervalMs)));
+  }
+
+  return {
+    admit(key, work) {
+      const queue = queues.get(key);
+      if (!queue && limiter.take(key)) return work();
+      throttledCount += 1;
+      waitingCount += 1;
+      if (queue) {
+        queue.items.push(work);
+        return;
+      }
+      const fresh = { items: [work], timer: undefined as NodeJS.Timeout | undefined };
+      queues.set(key, fresh);
+      fresh.timer = setTimeout(() => pump(key), Math.max(1, Math.ceil(intervalMs)));
+    },
+    waiting: () => waitingCount,
+    throttled: () => throttledCount,
+    close() {
+      closed = true;
+      // Whatever waits runs now: the broker is closing and must not leave callbacks hanging.
+      for (const [key, queue] of queues) {
+        if (queue.timer) clearTimeout(queue.timer);
+        queues.delete(key);
+        for (const work of queue.items) work();
+      }
+      waitingCount = 0;
+    },
+  };
+}
+
 export interface BrokerRejectionInput {
   reason: RejectionReason;
   kind: ReadingKind;
@@ -243,6 +313,23 @@ export function sanitiseForReport(text: string, maxLength = 512): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd').slice(0, maxLength);
 }
 
+/** The Rejection document for a message the broker refused; `covers` > 1 when one report stands for several. */
+export function toBrokerRejection(input: BrokerRejectionInput, atMs: number, covers = 1): Rejection {
+  const message = covers > 1 ? `${input.detail} (${covers} messages refused since the last report)` : input.detail;
+  const excerpt = input.payload ? Buffer.from(input.payload.subarray(0, REJECTION_EXCERPT_CHARS * 4)).toString('utf8').slice(0, REJECTION_EXCERPT_CHARS) : '';
+  return {
+    reason: input.reason,
+    message,
+    issues: [{ path: '', code: input.reason, message: REJECTION_REASONS[input.reason] }],
+    kind: input.kind,
+    deviceId: input.deviceId,
+    topic: sanitiseForReport(input.topic),
+    receivedAt: new Date(atMs).toISOString(),
+    excerpt: sanitiseForReport(excerpt, REJECTION_EXCERPT_CHARS),
+    size: input.size,
+  };
+}
+
 /**
  * Turns refused messages into Rejection documents. A device over its rate limit may send
  * thousands of messages a second; storing one rejection per message would hand the flood
@@ -261,19 +348,7 @@ export function createRejectionReporter(options: {
   let closed = false;
 
   function emit(input: BrokerRejectionInput, covers: number): void {
-    const message = covers > 1 ? `${input.detail} (${covers} messages refused since the last report)` : input.detail;
-    const excerpt = input.payload ? Buffer.from(input.payload.subarray(0, REJECTION_EXCERPT_CHARS * 4)).toString('utf8').slice(0, REJECTION_EXCERPT_CHARS) : '';
-    options.publish({
-      reason: input.reason,
-      message,
-      issues: [{ path: '', code: input.reason, message: REJECTION_REASONS[input.reason] }],
-      kind: input.kind,
-      deviceId: input.deviceId,
-      topic: sanitiseForReport(input.topic),
-      receivedAt: new Date(now()).toISOString(),
-      excerpt: sanitiseForReport(excerpt, REJECTION_EXCERPT_CHARS),
-      size: input.size,
-    });
+    options.publish(toBrokerRejection(input, now(), covers));
   }
 
   return {

@@ -5,6 +5,7 @@ import { exitOnConfigError, parseConfig } from '../common/config.ts';
 import { AppError } from '../common/errors.ts';
 import { openFileRegistry, type FileRegistry } from '../common/registry/index.ts';
 import { createBrokerPolicy } from './auth.ts';
+import { createEdge } from './edge.ts';
 import { createLogger } from '../common/logger.ts';
 import { createMetricsRegistry, registerProcessMetrics, startOpsServerOrWarn } from '../common/metrics.ts';
 import { onShutdown } from '../common/shutdown.ts';
@@ -27,16 +28,32 @@ try {
   if (problems.length > 0) throw new AppError('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);
   const log = createLogger({ level: config.LOG_LEVEL, name: 'broker' });
   // Security: the device registry (shared with the API and ingest through DATA_DIR) and the services' token.
-  let registry: FileRegistry | undefined;
+  // The registry tags every reading (site, owner) and, secured, authenticates the devices.
+  const registry: FileRegistry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), logger: log });
   if (config.MQTT_ALLOW_ANONYMOUS) {
     log.warn('MQTT_ALLOW_ANONYMOUS=true: open broker, no authentication and no topic ACL');
   } else {
-    registry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), logger: log });
     log.info({ file: registry.file, devices: (await registry.list()).length }, 'device registry loaded');
-    if (!config.SERVICE_TOKEN) log.warn('SERVICE_TOKEN is not set: ingest and the API cannot connect to this broker');
+    if (!config.SERVICE_TOKEN) log.warn('SERVICE_TOKEN is not set: the API cannot connect to this broker for the live feed');
   }
+  const metrics = createMetricsRegistry();
+  registerProcessMetrics(metrics);
+  // The edge: readings validated and in the durable log before their PUBACK; ingest drains it.
+  const logDir = resolve(config.LOG_DIR ?? join(config.DATA_DIR, 'log'));
+  const edge = await createEdge({
+    logDir,
+    fsync: config.LOG_FSYNC,
+    maxLogBytes: config.LOG_MAX_BYTES,
+    segmentBytes: config.LOG_SEGMENT_BYTES,
+    limits: { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxFutureMs: config.TS_MAX_FUTURE_S * 1000, maxAgeMs: config.TS_MAX_AGE_S * 1000 },
+    lookupTags: (deviceId) => registry.tagsOf(deviceId),
+    metrics,
+    logger: log,
+  });
+  log.info({ dir: logDir, fsync: config.LOG_FSYNC }, 'reading log open');
   const policy = createBrokerPolicy({
-    ...(registry ? { registry } : {}),
+    ...(config.MQTT_ALLOW_ANONYMOUS ? {} : { registry }),
+    edge,
     serviceToken: config.SERVICE_TOKEN,
     allowAnonymous: config.MQTT_ALLOW_ANONYMOUS,
     rateLimit: config.MQTT_DEVICE_RATE_PER_S > 0 ? { ratePerSecond: config.MQTT_DEVICE_RATE_PER_S, burst: config.MQTT_DEVICE_BURST } : false,
@@ -50,10 +67,11 @@ try {
     persistence = await createFilePersistence({ dir, fsync: config.BROKER_PERSISTENCE_FSYNC, compactBytes: config.BROKER_JOURNAL_COMPACT_BYTES, logger: log });
     log.info({ dir }, 'broker persistence: file');
   } else {
-    log.warn('broker persistence: memory — queued messages and sessions are lost when the broker stops');
+    log.info('broker persistence: memory — MQTT sessions start afresh after a restart (readings are in the log)');
   }
   const broker = await createBroker({
     ...(persistence ? { persistence } : {}),
+    edge,
     host: config.MQTT_HOST,
     port: config.MQTT_PORT,
     wsPort: config.MQTT_WS_ENABLED ? config.MQTT_WS_PORT : undefined,
@@ -67,8 +85,6 @@ try {
         : undefined,
     logger: log,
   });
-  const metrics = createMetricsRegistry();
-  registerProcessMetrics(metrics);
   registerBrokerMetrics(metrics, broker, persistence);
   const ops =
     config.BROKER_HTTP_PORT === undefined
@@ -85,7 +101,7 @@ try {
   if (ops) log.info({ url: ops.url }, 'broker metrics and health listening');
   onShutdown(log, async () => {
     await broker.close();
-    await registry?.close();
+    await registry.close();
     await ops?.close();
   });
 } catch (error) {

@@ -75,6 +75,17 @@ export const LiveRejectionBatchSchema = z.array(RejectionSchema).min(1).max(LIVE
 export type LiveRejectionBatch = z.infer<typeof LiveRejectionBatchSchema>;
 
 /**
+ * The internal live feed from the edge to the API nodes (MQTT topic LIVE_BATCH_TOPIC): what
+ * the edge validated in one event-loop turn, in arrival order. One message per batch, not per
+ * reading, so the feed costs the broker one delivery per batch and API node.
+ */
+export const LiveFeedBatchSchema = z.object({
+  readings: z.array(LiveReadingSchema),
+  rejections: z.array(RejectionSchema),
+});
+export type LiveFeedBatch = z.infer<typeof LiveFeedBatchSchema>;
+
+/**
  * socket.io events the server emits. A client connected with `auth: { batch: true }` gets
  * `readings` and `rejections` (each event at most once per socket however many of its
  * subscriptions it matches, in arrival order within each stream) and never `reading` /

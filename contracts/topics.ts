@@ -3,45 +3,23 @@
  *
  * Device topics (public contract v1):
  *   lab/v1/{kind}/{deviceId}            a device publishes one reading
- *   lab/v1/{kind}/{deviceId}/rejected   ingest explains why a message was rejected
+ *   lab/v1/{kind}/{deviceId}/rejected   the edge explains why a message was rejected
  *
- * Internal topics (written only by the ingest service; devices may neither read nor write):
- *   $lab/live/v1/reading/{kind}/{deviceId}   the validated, normalised reading (LiveReading JSON)
- *   $lab/live/v1/rejected/{kind}/{deviceId}  a rejection (Rejection JSON)
- *   $lab/broker/v1/rejected/{kind}/{deviceId}  a message the broker itself refused (rate limit,
- *                                              size, foreign topic): Rejection JSON, for ingest to
- *                                              store and report like its own rejections
- * The `$` prefix keeps them out of `#` subscriptions [MQTT-4.7.2-1], so a device that
- * subscribed to a wildcard never sees them.
+ * Internal topic (written only by the broker's edge; devices may neither read nor write it):
+ *   $lab/live/v1/batch   the live feed: validated readings and rejections of one event-loop
+ *                        turn at the edge, as one LiveFeedBatch (contracts/live.ts)
+ * The `$` prefix keeps it out of `#` subscriptions [MQTT-4.7.2-1], so a device that
+ * subscribed to a wildcard never sees it.
  */
 import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from './readings.ts';
 
 
 export const TOPIC_ROOT = 'lab/v1';
 export const LIVE_ROOT = '$lab/live/v1';
-/** Rejections decided by the broker (written only by the broker itself). */
-export const BROKER_REJECTION_ROOT = '$lab/broker/v1/rejected';
-/** What ingest subscribes to, besides the reading topics, to store the broker's rejections. */
-export const BROKER_REJECTION_SUBSCRIPTION = `${BROKER_REJECTION_ROOT}/#`;
-
-/**
- * What ingest subscribes to: everything under the device root, so a message on a malformed
- * topic (`lab/v1/air/a/b`) is still caught and explained (ingest skips the `/rejected`
- * topics it publishes itself), and the broker's own rejections (rate limit, size, foreign
- * topic), which ingest stores and reports like its own.
- */
-export const READING_SUBSCRIPTIONS: readonly string[] = [`${TOPIC_ROOT}/#`, BROKER_REJECTION_SUBSCRIPTION];
+/** The live feed: one message per batch of readings and rejections, published by the edge. */
+export const LIVE_BATCH_TOPIC = `${LIVE_ROOT}/batch`;
 /** What the API subscribes to for live push. */
-export const LIVE_SUBSCRIPTION = `${LIVE_ROOT}/#`;
-
-export function buildBrokerRejectionTopic(kind: ReadingKind, deviceId: string): string {
-  return `${BROKER_REJECTION_ROOT}/${kind}/${deviceId}`;
-}
-
-/** True for a topic under the broker's rejection root. */
-export function isBrokerRejectionTopic(topic: string): boolean {
-  return topic.startsWith(`${BROKER_REJECTION_ROOT}/`);
-}
+export const LIVE_SUBSCRIPTION = LIVE_BATCH_TOPIC;
 
 export function buildReadingTopic(kind: ReadingKind, deviceId: string): string {
   return `${TOPIC_ROOT}/${kind}/${deviceId}`;
@@ -51,14 +29,7 @@ export function buildRejectedTopic(kind: ReadingKind, deviceId: string): string 
   return `${TOPIC_ROOT}/${kind}/${deviceId}/rejected`;
 }
 
-export function buildLiveTopic(event: 'reading' | 'rejected', kind: ReadingKind, deviceId: string): string {
-  return `${LIVE_ROOT}/${event}/${kind}/${deviceId}`;
-}
-
-export type ParsedTopic =
-  | { type: 'reading'; kind: ReadingKind; deviceId: string }
-  | { type: 'rejected'; kind: ReadingKind; deviceId: string }
-  | { type: 'live'; event: 'reading' | 'rejected'; kind: ReadingKind; deviceId: string };
+export type ParsedTopic = { type: 'reading'; kind: ReadingKind; deviceId: string } | { type: 'rejected'; kind: ReadingKind; deviceId: string };
 
 function isKind(value: string | undefined): value is ReadingKind {
   return value !== undefined && (READING_KINDS as readonly string[]).includes(value);
@@ -70,12 +41,6 @@ function isDeviceId(value: string | undefined): value is string {
 
 /** Parses any StreetLab topic; `null` for anything that is not exactly one of ours. */
 export function parseTopic(topic: string): ParsedTopic | null {
-  if (topic.startsWith(`${LIVE_ROOT}/`)) {
-    const [event, kind, deviceId, ...rest] = topic.slice(LIVE_ROOT.length + 1).split('/');
-    if (rest.length > 0 || (event !== 'reading' && event !== 'rejected')) return null;
-    if (!isKind(kind) || !isDeviceId(deviceId)) return null;
-    return { type: 'live', event, kind, deviceId };
-  }
   if (!topic.startsWith(`${TOPIC_ROOT}/`)) return null;
   const [kind, deviceId, suffix, ...rest] = topic.slice(TOPIC_ROOT.length + 1).split('/');
   if (rest.length > 0 || !isKind(kind) || !isDeviceId(deviceId)) return null;

@@ -1,10 +1,9 @@
-/** `npm run ingest`: the ingest worker as its own process. */
+/** `npm run ingest`: the ingest worker as its own process, draining the broker's log (same DATA_DIR). */
 import { resolve, join } from 'node:path';
 import { exitOnConfigError, parseConfig } from '../common/config.ts';
 import { createInfluxClient } from '../common/influx.ts';
 import { createLogger } from '../common/logger.ts';
 import { createMetricsRegistry, registerProcessMetrics, startOpsServerOrWarn, type OpsServer } from '../common/metrics.ts';
-import { openFileRegistry, resolveServiceCredentials } from '../common/registry/index.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { IngestConfigSchema } from './config.ts';
 import { createIngest } from './ingest.ts';
@@ -21,43 +20,25 @@ try {
     org: config.INFLUX_ORG,
     writeApi: config.INFLUX_WRITE_API,
   });
-  await influx.ensureDatabase().catch((error: unknown) => log.warn({ err: String(error) }, 'could not ensure the database exists'));
+  // InfluxDB may start after us: the writer retries until it answers, the log holds the lines.
+  await influx.ensureDatabase().catch((error: unknown) => log.warn({ err: String(error) }, 'could not ensure the database exists yet; writes retry until InfluxDB answers'));
   const metrics = createMetricsRegistry();
   registerProcessMetrics(metrics);
-  const spoolDir = resolve(config.SPOOL_DIR ?? join(config.DATA_DIR, 'spool'));
-  // The device registry the API writes (DATA_DIR/registry.json): its `site` and `owner` tag every point.
-  const registry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), logger: log });
-  const credentials = resolveServiceCredentials('ingest', config);
+  const logDir = resolve(config.LOG_DIR ?? join(config.DATA_DIR, 'log'));
   const ingest = createIngest({
-    mqttUrl: config.MQTT_URL,
-    mqttUsername: credentials?.username,
-    mqttPassword: credentials?.password,
-    lookupTags: (deviceId) => registry.tagsOf(deviceId),
-    clientId: config.INGEST_CLIENT_ID,
+    logDir,
     influx,
-    limits: {
-      maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-      maxFutureMs: config.TS_MAX_FUTURE_S * 1000,
-      maxAgeMs: config.TS_MAX_AGE_S * 1000,
-    },
     batchSize: config.WRITE_BATCH_SIZE,
     flushIntervalMs: config.FLUSH_INTERVAL_MS,
-    maxBufferLines: config.WRITE_BUFFER_LINES,
     retryMaxMs: config.WRITE_RETRY_MAX_MS,
-    spoolDir,
-    spoolMaxBytes: config.SPOOL_MAX_BYTES,
-    spoolSegmentBytes: config.SPOOL_SEGMENT_BYTES,
-    spoolFsync: config.SPOOL_FSYNC,
-    // Half the grace for draining into InfluxDB; the rest of the bound is for the MQTT goodbye.
-    closeDrainTimeoutMs: Math.floor(config.SHUTDOWN_GRACE_MS / 2),
+    // Most of the grace for draining into InfluxDB; what is left stays in the log.
+    closeDrainTimeoutMs: Math.floor(config.SHUTDOWN_GRACE_MS * 0.6),
     metrics,
     logger: log,
   });
   let ops: OpsServer | undefined;
-  // Registered before `ready`: a SIGTERM while the broker is still unreachable exits cleanly too.
   onShutdown(log, async () => {
     await ingest.close();
-    await registry.close();
     await ops?.close();
   }, config.SHUTDOWN_GRACE_MS);
   if (config.INGEST_HTTP_PORT !== undefined) {
@@ -65,7 +46,7 @@ try {
     if (ops) log.info({ url: ops.url }, 'ingest metrics and health listening');
   }
   await ingest.ready;
-  log.info({ mqtt: config.MQTT_URL, influx: config.INFLUX_URL, spool: spoolDir, opsUrl: ops?.url }, 'ingest running');
+  log.info({ log: logDir, influx: config.INFLUX_URL, opsUrl: ops?.url }, 'ingest running');
 } catch (error) {
   exitOnConfigError(error);
 }

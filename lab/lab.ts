@@ -24,6 +24,7 @@ import type { AlertingOptions } from '../api/alerts/index.ts';
 import { LAB_ALERT_RULES } from '../api/alerts/defaults.ts';
 import { createBroker, type Broker } from '../broker/broker.ts';
 import { createIngest, type Ingest } from '../ingest/ingest.ts';
+import { createEdge } from '../broker/edge.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
 import type { Fleet } from '../simulators/fleet.ts';
 import { createRegistryDeviceCheck, openFileTrialStore, type TrialStore } from '../api/trials/store.ts';
@@ -75,7 +76,7 @@ export interface LabOptions {
    * rules (LAB_ALERT_RULES) are seeded when the rule store was never written, unless seedRules says otherwise.
    */
   alerts?: AlertingOptions | false | undefined;
-  /** Ingest's clock (tests script receipt times with it); default Date.now. */
+  /** The edge's receive clock (tests script receipt times with it); default Date.now. */
   ingestNow?: (() => number) | undefined;
   logger?: Logger;
 }
@@ -147,13 +148,37 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     closers.push(() => trials.close());
     const adminToken = options.adminToken ?? generateSecret(32);
     const serviceToken = options.serviceToken ?? generateServiceToken();
-    const ingestCredentials = serviceCredentials(serviceToken, 'ingest');
     const apiCredentials = serviceCredentials(serviceToken, 'api');
     const maxPayloadBytes = options.maxPayloadBytes ?? 16 * 1024;
     const simRate = options.simulate ? Math.ceil(2_000 / options.simulate.intervalMs) : 0;
+
+    // The reading log: DATA_DIR/log, so what was acknowledged survives a crash of the lab
+    // process as it does with separate services; without a data dir (tests), a temporary one.
+    let logDir = options.dataDir === undefined ? undefined : join(options.dataDir, 'log');
+    if (logDir === undefined) {
+      const temporary = await mkdtemp(join(tmpdir(), 'streetlab-log-'));
+      closers.push(() => rm(temporary, { recursive: true, force: true }));
+      logDir = temporary;
+    }
+    // Ingest drains the log in this process; it closes after the broker, so it stores what
+    // the broker's last groups committed.
+    const ingest = createIngest({ logDir, influx, logger: log.child({ service: 'ingest' }) });
+    closers.push(() => ingest.close());
+    await ingest.ready;
+
+    const edge = await createEdge({
+      logDir,
+      limits: { maxPayloadBytes },
+      lookupTags: (deviceId) => registry.tagsOf(deviceId),
+      ...(options.ingestNow ? { now: options.ingestNow } : {}),
+      // Same process: tell the drainer at once instead of letting it poll.
+      onCommit: () => ingest.wake(),
+      logger: log.child({ service: 'edge' }),
+    });
     const policy = createBrokerPolicy({
       registry,
       serviceToken,
+      edge,
       allowAnonymous: security === 'open',
       rateLimit: options.deviceRateLimit ?? { ratePerSecond: Math.max(10, simRate), burst: 50 },
       maxPayloadBytes,
@@ -165,28 +190,12 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       port: options.mqttPort ?? 0,
       wsPort: options.mqttWsPort,
       policy,
+      edge,
       maxPayloadBytes,
       tls: options.mqttTls,
       logger: log.child({ service: 'broker' }),
     });
     closers.push(() => broker.close());
-
-    const ingest = createIngest({
-      mqttUrl: broker.url,
-      mqttUsername: ingestCredentials.username,
-      mqttPassword: ingestCredentials.password,
-      clientId: 'streetlab-ingest',
-      influx,
-      limits: { maxPayloadBytes },
-      lookupTags: (deviceId) => registry.tagsOf(deviceId),
-      ...(options.ingestNow ? { now: options.ingestNow } : {}),
-      // The spool keeps what InfluxDB has not stored yet across lab restarts (docs/durability.md);
-      // without a data dir (tests) it is a temporary one.
-      ...(options.dataDir ? { spoolDir: join(options.dataDir, 'spool') } : {}),
-      logger: log.child({ service: 'ingest' }),
-    });
-    closers.push(() => ingest.close());
-    await ingest.ready;
 
     const api = await createApiServer({
       host,

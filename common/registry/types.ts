@@ -43,6 +43,8 @@ export interface DeviceRegistry {
 
   /** The snapshot's record for `id` (synchronous; for hot paths). */
   peek(id: string): DeviceRecord | undefined;
+  /** Re-reads the registry's backing store now if it changed (another process wrote it). */
+  refresh?(): Promise<void>;
   /** Increments on every rotation: a connection authenticated with an older version is stale. */
   secretVersionOf(id: string): number | undefined;
   /** Registry tags stored with every point of the device (`site`, `owner`). */

@@ -133,7 +133,7 @@ class Group implements CommitGroup {
   }
 }
 
-function segmentName(id: number): string {
+export function segmentFileName(id: number): string {
   return `${String(id).padStart(20, '0')}.seg`;
 }
 
@@ -168,7 +168,7 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
 
   const segments = listSegments(dir);
   let activeId = (segments.at(-1)?.id ?? 0) + 1;
-  let active: FileHandle = await open(join(dir, segmentName(activeId)), 'a');
+  let active: FileHandle = await open(join(dir, segmentFileName(activeId)), 'a');
   segments.push({ id: activeId, bytes: 0 });
   let activeOffset = 0;
   let committedOffset = 0;
@@ -259,7 +259,7 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
   async function rotate(): Promise<void> {
     const old = active;
     activeId += 1;
-    active = await open(join(dir, segmentName(activeId)), 'a');
+    active = await open(join(dir, segmentFileName(activeId)), 'a');
     segments.push({ id: activeId, bytes: 0 });
     activeOffset = 0;
     committedOffset = 0;
@@ -269,7 +269,7 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
   async function readerFor(id: number): Promise<FileHandle> {
     let handle = readers.get(id);
     if (!handle) {
-      handle = await open(join(dir, segmentName(id)), 'r');
+      handle = await open(join(dir, segmentFileName(id)), 'r');
       readers.set(id, handle);
     }
     return handle;
@@ -451,7 +451,7 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
         const reader = readers.get(id);
         readers.delete(id);
         await reader?.close().catch(() => {});
-        await unlink(join(dir, segmentName(id))).catch(() => {});
+        await unlink(join(dir, segmentFileName(id))).catch(() => {});
         removed += 1;
       }
       return removed;

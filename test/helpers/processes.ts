@@ -184,7 +184,8 @@ export interface Pipeline {
   mqttPort: number;
   mqttUrl: string;
   influxUrl: string;
-  dirs: { broker: string; ingest: string };
+  /** DATA_DIR of every service (the log is DATA_DIR/log). */
+  dataDir: string;
   broker: ServiceProcess | undefined;
   ingest: ServiceProcess | undefined;
   api: ServiceProcess | undefined;
@@ -200,8 +201,8 @@ export interface Pipeline {
  * a fixed port chosen once (free at the start) so a restart comes back where clients look.
  */
 export async function createPipeline(influxUrl: string, options: { database?: string; brokerPersistence?: 'file' | 'memory'; env?: Record<string, string> } = {}): Promise<Pipeline> {
-  const brokerDir = await tempDir('broker');
-  const ingestDir = await tempDir('ingest');
+  // One data directory, as on one host: the broker's edge writes DATA_DIR/log, ingest drains it.
+  const dataDir = await tempDir('data');
   const mqttPort = await findFreePort();
   const apiPort = await findFreePort();
   const common = {
@@ -215,7 +216,7 @@ export async function createPipeline(influxUrl: string, options: { database?: st
     mqttPort,
     mqttUrl,
     influxUrl,
-    dirs: { broker: brokerDir.path, ingest: ingestDir.path },
+    dataDir: dataDir.path,
     broker: undefined,
     ingest: undefined,
     api: undefined,
@@ -226,7 +227,7 @@ export async function createPipeline(influxUrl: string, options: { database?: st
         MQTT_PORT: String(mqttPort),
         MQTT_WS_ENABLED: 'false',
         BROKER_PERSISTENCE: options.brokerPersistence ?? 'file',
-        DATA_DIR: brokerDir.path,
+        DATA_DIR: dataDir.path,
         BROKER_HTTP_PORT: '0',
         // Durability, not security, is under test here: an open broker without per-device rate limits.
         MQTT_ALLOW_ANONYMOUS: 'true',
@@ -238,8 +239,7 @@ export async function createPipeline(influxUrl: string, options: { database?: st
     async startIngest(extraEnv = {}) {
       pipeline.ingest = await startService('ingest', {
         ...common,
-        MQTT_URL: mqttUrl,
-        DATA_DIR: ingestDir.path,
+        DATA_DIR: dataDir.path,
         INGEST_HTTP_PORT: '0',
         FLUSH_INTERVAL_MS: '50',
         ...extraEnv,
@@ -247,13 +247,12 @@ export async function createPipeline(influxUrl: string, options: { database?: st
       return pipeline.ingest;
     },
     async startApi(extraEnv = {}) {
-      pipeline.api = await startService('api', { ...common, MQTT_URL: mqttUrl, HTTP_PORT: String(apiPort), ...extraEnv });
+      pipeline.api = await startService('api', { ...common, MQTT_URL: mqttUrl, DATA_DIR: dataDir.path, HTTP_PORT: String(apiPort), ...extraEnv });
       return pipeline.api;
     },
     async close() {
       await Promise.all([pipeline.api?.kill(), pipeline.ingest?.kill(), pipeline.broker?.kill()]);
-      await brokerDir.remove();
-      await ingestDir.remove();
+      await dataDir.remove();
     },
   };
   return pipeline;

@@ -25,7 +25,7 @@ beforeAll(async () => {
   pipeline = await createPipeline(influxServer.url);
   await pipeline.startBroker();
   await pipeline.startIngest();
-  await pipeline.startApi({ PUBLIC_READ: 'true', DATA_DIR: pipeline.dirs.ingest });
+  await pipeline.startApi({ PUBLIC_READ: 'true' });
 });
 
 afterAll(async () => {
@@ -98,7 +98,7 @@ describe('the API restarted during load', () => {
     const stopped = await pipeline.api!.stop();
     expect(stopped.code).toBe(0);
     await sleep(1_500);
-    await pipeline.startApi({ PUBLIC_READ: 'true', DATA_DIR: pipeline.dirs.ingest });
+    await pipeline.startApi({ PUBLIC_READ: 'true' });
     await waitUntil(() => client.figures().connections === 2, 15_000, 'the reconnection');
     const reconnectSeconds = (Date.now() - restartedAt) / 1000;
     await sleep(2_000);

@@ -2,9 +2,9 @@
  * The broker's file persistence (broker/persistence-file.ts) with a real Aedes: messages
  * queued for an offline persistent session survive a broker restart, the journal compacts
  * into a snapshot without losing them, and acknowledgements after a reconnection clear the
- * right queue entries; a QoS 1 PUBACK leaves only once the message is in the journal.
+ * right queue entries. (Readings do not depend on it: the edge's log holds them before their
+ * PUBACK — test/integration/edge.test.ts.)
  */
-import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -92,43 +92,5 @@ describe('the broker file persistence', () => {
     const left: string[] = [];
     for await (const p of persistence.outgoingStream(client)) left.push(String((p as { payload: Buffer }).payload));
     expect(left).toEqual(['p1', 'p2', 'p3']);
-  });
-
-  it('sends a QoS 1 PUBACK only once the queue entry is in the journal: a crash right after the PUBACK keeps the message', async () => {
-    const dir = await tempDir('broker-persistence');
-    cleanups.push(dir.remove);
-    const persistence = await createFilePersistence({ dir: join(dir.path, 'live') });
-    // A slow disk: journaling a queue entry takes 150 ms. Aedes 1.x itself writes the PUBACK
-    // before it publishes (lib/handlers/publish.js), which a SIGKILL in that window turns
-    // into an acknowledged, lost message.
-    const slow: FilePersistence = {
-      ...persistence,
-      async outgoingEnqueueCombi(subs, packet) {
-        await new Promise((resolve) => setTimeout(resolve, 150));
-        await persistence.outgoingEnqueueCombi(subs, packet);
-      },
-    };
-    const broker = await createBroker({ port: 0, persistence: slow });
-    cleanups.push(() => broker.close());
-    const subscriber = await connect(broker.url, 'ingest-like', false);
-    await subscriber.subscribeAsync('lab/v1/#', { qos: 1 });
-    await subscriber.endAsync();
-
-    const device = await connect(broker.url, 'device-1', true);
-    const crashed = join(dir.path, 'at-puback');
-    await new Promise<void>((resolve, reject) => {
-      device.publish('lab/v1/air/device-1', 'acked', { qos: 1 }, (error) => {
-        if (error) return reject(error);
-        // What a SIGKILL now would leave on disk: every byte written so far.
-        cpSync(join(dir.path, 'live'), crashed, { recursive: true });
-        resolve();
-      });
-    });
-
-    const restored = await createFilePersistence({ dir: crashed });
-    cleanups.push(() => restored.close());
-    const queued: string[] = [];
-    for await (const p of restored.outgoingStream({ id: 'ingest-like' })) queued.push(String((p as { payload: Buffer }).payload));
-    expect(queued).toEqual(['acked']);
   });
 });

@@ -1,24 +1,23 @@
 /**
  * What InfluxDB refuses, against a real influxd: a 400 for part of a batch stores every good
  * line and dead-letters the bad ones by reason (in the `dead_letter` measurement and the
- * spool's dead-letter file); a 413 splits the batch until it fits.
+ * log's dead-letter file); a 413 splits the batch until it fits. And the log at its bound:
+ * devices are held (no PUBACK), nothing is refused, everything arrives once InfluxDB is back.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReadingTopic } from '../../contracts/index.ts';
-import { createBroker, type Broker } from '../../broker/broker.ts';
 import { createInfluxClient, type InfluxClient } from '../../common/influx.ts';
 import { startInfluxServer, type InfluxServer } from '../../common/influx-server.ts';
-import { createIngest, type Ingest } from '../../ingest/ingest.ts';
 import { createBatchWriter } from '../../ingest/influx-writer.ts';
+import { startEdgePipeline, type EdgePipeline } from '../helpers/edge.ts';
 import { readMetricText, tempDir, waitUntil } from '../helpers/processes.ts';
 
 let influxServer: InfluxServer;
 let smallServer: InfluxServer;
 let influx: InfluxClient;
 let small: InfluxClient;
-let broker: Broker;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
@@ -29,24 +28,23 @@ beforeAll(async () => {
   ]);
   influx = createInfluxClient({ url: influxServer.url, database: 'streetlab' });
   small = createInfluxClient({ url: smallServer.url, database: 'streetlab' });
-  broker = await createBroker({ port: 0 });
 });
 
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
-  await broker?.close();
   await Promise.all([influxServer?.stop(), smallServer?.stop()]);
 });
 
-async function startIngest(client: InfluxClient, batchSize: number): Promise<{ ingest: Ingest; spoolDir: string }> {
-  const dir = await tempDir('spool');
-  const ingest = createIngest({ mqttUrl: broker.url, influx: client, spoolDir: dir.path, batchSize, flushIntervalMs: 20 });
-  cleanups.push(async () => {
-    await ingest.close();
-    await dir.remove();
-  });
-  await ingest.ready;
-  return { ingest, spoolDir: dir.path };
+async function startPipeline(client: InfluxClient, batchSize: number): Promise<EdgePipeline> {
+  const pipeline = await startEdgePipeline(client, { ingest: { batchSize } });
+  cleanups.push(() => pipeline.close());
+  return pipeline;
+}
+
+/** Publishes every body at QoS 1 from one device connection; resolves once all are acknowledged. */
+async function publishAll(pipeline: EdgePipeline, clientId: string, messages: { device: string; body: object }[]): Promise<void> {
+  const client = await pipeline.device(clientId);
+  await Promise.all(messages.map((m) => client.publishAsync(buildReadingTopic('air', m.device), JSON.stringify(m.body), { qos: 1 })));
 }
 
 describe('a batch InfluxDB answers with 400 for some of its lines', () => {
@@ -54,21 +52,24 @@ describe('a batch InfluxDB answers with 400 for some of its lines', () => {
     const base = Date.now() - 60_000;
     // `no2` becomes an integer field in this shard: every float no2 after it is a type conflict.
     await influx.write([`air,device=conflict-seed no2=5i ${base}000000`]);
-    const { ingest, spoolDir } = await startIngest(influx, 1_000);
+    const pipeline = await startPipeline(influx, 1_000);
+    const { ingest } = pipeline;
 
-    // One synchronous burst: one group in the spool, one batch to InfluxDB.
-    for (let i = 0; i < 200; i += 1) {
-      const bad = i % 10 === 0;
-      const device = bad ? `partial-bad-${i}` : `partial-good-${i}`;
-      const body = bad ? { ts: base + i, no2: 31.5 } : { ts: base + i, pm25: 12.5 };
-      ingest.handleMessage(buildReadingTopic('air', device), Buffer.from(JSON.stringify(body)));
-    }
+    // One burst on one connection (open broker: any client may publish on any reading topic).
+    await publishAll(
+      pipeline,
+      'partial-publisher',
+      Array.from({ length: 200 }, (_, i) => {
+        const bad = i % 10 === 0;
+        return { device: bad ? `partial-bad-${i}` : `partial-good-${i}`, body: bad ? { ts: base + i, no2: 31.5 } : { ts: base + i, pm25: 12.5 } };
+      }),
+    );
     await ingest.flush();
 
     const good = await influx.queryRows(`SELECT COUNT(pm25) AS n FROM air WHERE device =~ /^partial-good-/`);
     const bad = await influx.queryRows(`SELECT COUNT(no2) AS n FROM air WHERE device =~ /^partial-bad-/`);
     const dead = await influx.queryRows(`SELECT line, reason, target FROM dead_letter WHERE reason = 'FIELD_TYPE_CONFLICT'`);
-    const file = (await readFile(join(spoolDir, 'dead-letters.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { reason: string; line: string });
+    const file = (await readFile(join(pipeline.logDir, 'dead-letters.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { reason: string; line: string });
     const metrics = await ingest.metrics.render();
     const writes = readMetricText(metrics, 'streetlab_ingest_write_batches_total');
     console.log(`[400 partial] sent 200 (20 bad): stored ${good[0]?.n}, dead letters ${dead.length}, writes ${writes}`);
@@ -81,7 +82,7 @@ describe('a batch InfluxDB answers with 400 for some of its lines', () => {
     expect(file.every((l) => l.reason === 'FIELD_TYPE_CONFLICT')).toBe(true);
     expect(ingest.counters().deadLettered).toBe(20);
     expect(readMetricText(metrics, 'streetlab_ingest_dead_letters_total', { reason: 'FIELD_TYPE_CONFLICT' })).toBe(20);
-    expect(ingest.spool().records).toBe(0);
+    expect(ingest.backlog().bytes).toBe(0);
   });
 
   it('dead-letters a malformed line as LINE_UNPARSEABLE and stores the lines around it', async () => {
@@ -102,11 +103,14 @@ describe('a batch InfluxDB answers with 400 for some of its lines', () => {
 
 describe('a batch larger than InfluxDB accepts (413)', () => {
   it('is split until every part fits, and everything is stored', async () => {
-    const { ingest } = await startIngest(small, 5_000);
+    const pipeline = await startPipeline(small, 5_000);
+    const { ingest } = pipeline;
     const base = Date.now() - 60_000;
-    for (let i = 0; i < 400; i += 1) {
-      ingest.handleMessage(buildReadingTopic('air', `split-${i % 10}`), Buffer.from(JSON.stringify({ ts: base + i, seq: i, pm25: 10 + (i % 7), no2: 20.5 })));
-    }
+    await publishAll(
+      pipeline,
+      'split-publisher',
+      Array.from({ length: 400 }, (_, i) => ({ device: `split-${i % 10}`, body: { ts: base + i, seq: i, pm25: 10 + (i % 7), no2: 20.5 } })),
+    );
     await ingest.flush();
     const rows = await small.queryRows(`SELECT COUNT(seq) AS n FROM air WHERE device =~ /^split-/`);
     const writes = readMetricText(await ingest.metrics.render(), 'streetlab_ingest_write_batches_total');
@@ -125,8 +129,8 @@ describe('a batch larger than InfluxDB accepts (413)', () => {
   });
 });
 
-describe('the spool at its bound', () => {
-  it('stops acknowledging and leaves the broker, then takes everything once InfluxDB drains it', { timeout: 90_000 }, async () => {
+describe('the log at its bound', () => {
+  it('holds devices without acknowledging or refusing, then takes everything once InfluxDB drains it', { timeout: 90_000 }, async () => {
     const dataDir = await tempDir('influx-bounded');
     let server = await startInfluxServer({ dataDir: dataDir.path, database: 'streetlab' });
     const port = server.port;
@@ -136,39 +140,37 @@ describe('the spool at its bound', () => {
     });
     const client = createInfluxClient({ url: server.url, database: 'streetlab' });
     await server.stop();
-    const spool = await tempDir('spool');
-    const ingest = createIngest({
-      mqttUrl: broker.url,
-      clientId: 'bounded-ingest',
-      influx: client,
-      spoolDir: spool.path,
-      spoolMaxBytes: 64 * 1024,
-      spoolSegmentBytes: 16 * 1024,
-      retryMaxMs: 500,
-      flushIntervalMs: 20,
-    });
-    cleanups.push(async () => {
-      await ingest.close();
-      await spool.remove();
-    });
-    await ingest.ready;
-    const { default: mqtt } = await import('mqtt');
-    const device = await mqtt.connectAsync(broker.url, { clientId: 'bounded-device', reconnectPeriod: 0 });
-    cleanups.push(() => device.endAsync(true));
+    const pipeline = await startEdgePipeline(client, { edge: { maxLogBytes: 64 * 1024, segmentBytes: 16 * 1024 }, ingest: { retryMaxMs: 500 } });
+    cleanups.push(() => pipeline.close());
+    const device = await pipeline.device('bounded-1');
     const base = Date.now() - 60_000;
-    // ~1,500 readings ≈ 200 KB of lines: three times the spool's bound.
-    await Promise.all(Array.from({ length: 1_500 }, (_, i) =>
-      device.publishAsync(buildReadingTopic('air', 'bounded-1'), JSON.stringify({ ts: base + i, seq: i, pm25: 5, no2: 7.5, temperature: 10.25 }), { qos: 1 })));
-    await waitUntil(() => ingest.spool().full && !ingest.connected(), 20_000, 'the spool full and ingest off the broker');
-    expect(ingest.counters().storeFailures).toBeGreaterThan(0);
-    expect(ingest.spool().bytes).toBeLessThan(96 * 1024);
+    // ~1,500 readings ≈ 200 KB of lines: three times the log's bound.
+    let acknowledged = 0;
+    let failed = 0;
+    const all = Promise.all(
+      Array.from({ length: 1_500 }, (_, i) =>
+        device
+          .publishAsync(buildReadingTopic('air', 'bounded-1'), JSON.stringify({ ts: base + i, seq: i, pm25: 5, no2: 7.5, temperature: 10.25 }), { qos: 1 })
+          .then(() => (acknowledged += 1), () => (failed += 1)),
+      ),
+    );
+    await waitUntil(() => pipeline.edge.depth().full, 20_000, 'the log at its bound, holding readings');
+    const heldAt = acknowledged;
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Held: no more acknowledgements while InfluxDB is down and the log is full, and nothing refused.
+    expect(acknowledged).toBe(heldAt);
+    expect(acknowledged).toBeLessThan(1_500);
+    expect(pipeline.edge.depth().bytes).toBeLessThan(96 * 1024);
+    expect(pipeline.edge.counters().rejected).toBe(0);
 
     server = await startInfluxServer({ dataDir: dataDir.path, port, database: 'streetlab' });
     const seconds = await waitUntil(async () => {
       const rows = await client.queryRows(`SELECT COUNT(seq) AS n FROM air WHERE device = 'bounded-1'`);
       return rows[0]?.n === 1_500;
     }, 60_000, 'all 1,500 stored');
-    console.log(`[spool bound] 1,500 readings through a 64 KiB spool with InfluxDB down: all stored ${seconds.toFixed(1)} s after it came back; refused while full ${ingest.counters().storeFailures}`);
-    expect(ingest.connected()).toBe(true);
+    await all;
+    console.log(`[log bound] 1,500 readings through a 64 KiB log with InfluxDB down: ${heldAt} acknowledged before the device was held; all stored ${seconds.toFixed(1)} s after InfluxDB came back`);
+    expect(acknowledged).toBe(1_500);
+    expect(failed).toBe(0);
   });
 });

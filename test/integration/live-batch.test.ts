@@ -2,7 +2,7 @@
  * The live hub's opt-in batching with real parts: an Aedes broker on a free port, the hub
  * subscribed to its live feed, socket.io on a free port and socket.io-client sockets — some
  * batching (`auth: { batch: true }`), some not — on the same hub at once. The live feed is
- * published straight to the broker, as ingest does.
+ * published straight to the broker, as the edge does (one LiveFeedBatch per message).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type Broker } from '../../broker/broker.ts';
 import { createLiveHub, roomsOf, type LiveHub, type LiveServer } from '../../api/live-hub.ts';
 import {
-  buildLiveTopic,
+  LIVE_BATCH_TOPIC,
+  type LiveFeedBatch,
   type Alert,
   type ClientToServerEvents,
   type LiveReading,
@@ -94,9 +95,9 @@ function reading(kind: ReadingKind, deviceId: string): LiveReading {
   return { kind, deviceId, ts: new Date().toISOString(), seq: nextSeq++, values: { value: 1 } };
 }
 
-/** Publishes the readings on the live feed back to back, as ingest would in a burst. */
+/** Publishes the readings on the live feed back to back, one feed message each (the edge's busiest shape for the hub). */
 async function publishBurst(readings: LiveReading[]): Promise<void> {
-  await Promise.all(readings.map((r) => feed.publishAsync(buildLiveTopic('reading', r.kind, r.deviceId), JSON.stringify(r), { qos: 0 })));
+  await Promise.all(readings.map((r) => feed.publishAsync(LIVE_BATCH_TOPIC, JSON.stringify({ readings: [r], rejections: [] } satisfies LiveFeedBatch), { qos: 0 })));
 }
 
 const seqs = (readings: LiveReading[]) => readings.map((r) => r.seq);
@@ -165,7 +166,7 @@ describe('live hub batching', () => {
     const batching = await openClient(true, [{ deviceId: 'bad-1' }]);
     const single = await openClient(false, [{ deviceId: 'bad-1' }]);
     const rejection: Rejection = { reason: 'PAYLOAD_NOT_JSON', message: 'the payload is not valid JSON', issues: [], kind: 'air', deviceId: 'bad-1', topic: 'lab/v1/air/bad-1', receivedAt: new Date().toISOString(), excerpt: '{', size: 1 };
-    await feed.publishAsync(buildLiveTopic('rejected', 'air', 'bad-1'), JSON.stringify(rejection), { qos: 0 });
+    await feed.publishAsync(LIVE_BATCH_TOPIC, JSON.stringify({ readings: [], rejections: [rejection] } satisfies LiveFeedBatch), { qos: 0 });
     await eventually(() => (batching.rejections.length > 0 && single.rejections.length > 0 ? true : undefined), 5_000, 'the rejection on both');
     expect(batching.rejections).toEqual([rejection]);
     expect(single.rejections).toEqual([rejection]);

@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseTopic, type ReadingPayload } from '../../contracts/index.ts';
 import { createBroker, type Broker, type BrokerPolicy } from '../../broker/broker.ts';
-import { parseMessage } from '../../ingest/parse-message.ts';
+import { parseMessage } from '../../broker/parse-message.ts';
 import { createFleet, type Fleet, type FleetOptions, type SentEvent } from '../../simulators/fleet.ts';
 
 const closers: (() => Promise<unknown>)[] = [];

@@ -20,7 +20,7 @@ describe('configuration', () => {
   it('has working defaults for every service', () => {
     expect(parseConfig(BrokerConfigSchema, {})).toMatchObject({ MQTT_PORT: 1883, MQTT_WS_PORT: 8083 });
     expect(parseConfig(ApiConfigSchema, {})).toMatchObject({ HTTP_PORT: 8080, INFLUX_DB: 'streetlab', MQTT_URL: 'mqtt://127.0.0.1:1883' });
-    expect(parseConfig(IngestConfigSchema, {})).toMatchObject({ MAX_PAYLOAD_BYTES: 16_384, INFLUX_URL: 'http://127.0.0.1:8086' });
+    expect(parseConfig(IngestConfigSchema, {})).toMatchObject({ DATA_DIR: '.data', INFLUX_URL: 'http://127.0.0.1:8086' });
     expect(parseConfig(LabConfigSchema, {})).toMatchObject({ DATA_DIR: '.lab', HTTP_PORT: 8080 });
   });
 
@@ -29,9 +29,9 @@ describe('configuration', () => {
     expect(parseConfig(LabConfigSchema, { INFLUX_URL: 'http://db:8086' }).INFLUX_URL).toBe('http://db:8086');
   });
 
-  it('reads the payload limit with the same units in broker and ingest', () => {
-    expect(parseConfig(IngestConfigSchema, { MAX_PAYLOAD_BYTES: '16KiB' }).MAX_PAYLOAD_BYTES).toBe(16_384);
+  it('reads sizes with units', () => {
     expect(parseConfig(BrokerConfigSchema, { MAX_PAYLOAD_BYTES: '16KiB' }).MAX_PAYLOAD_BYTES).toBe(16_384);
+    expect(parseConfig(BrokerConfigSchema, { LOG_MAX_BYTES: '2GiB' }).LOG_MAX_BYTES).toBe(2 * 1024 ** 3);
     expect(parseConfig(BrokerConfigSchema, { MQTT_WS_ENABLED: 'no' }).MQTT_WS_ENABLED).toBe(false);
   });
 
@@ -50,7 +50,9 @@ describe('configuration', () => {
     [LabConfigSchema, { SIM_INTERVAL_MS: '1' }, 'SIM_INTERVAL_MS'],
     [LabConfigSchema, { ADMIN_TOKEN: 'short' }, 'ADMIN_TOKEN'],
     [LabConfigSchema, { INFLUX_URL: 'influx' }, 'INFLUX_URL'],
-    [IngestConfigSchema, { MAX_PAYLOAD_BYTES: 'lots' }, 'MAX_PAYLOAD_BYTES'],
+    [BrokerConfigSchema, { MAX_PAYLOAD_BYTES: 'lots' }, 'MAX_PAYLOAD_BYTES'],
+    [BrokerConfigSchema, { LOG_MAX_BYTES: '1 ton' }, 'LOG_MAX_BYTES'],
+    [BrokerConfigSchema, { LOG_FSYNC: 'sometimes' }, 'LOG_FSYNC'],
     [BrokerConfigSchema, { MQTT_WS_ENABLED: 'maybe' }, 'MQTT_WS_ENABLED'],
   ] as const)('names the bad variable (%#)', (schema, env, name) => {
     const message = configError(() => parseConfig(schema, env));

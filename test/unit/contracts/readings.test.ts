@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { METRICS_BY_KIND, METRIC_UNITS, READING_SCHEMAS, REJECTION_REASONS, type ReadingKind, type RejectionReason } from '../../../contracts/index.ts';
-import { parseMessage } from '../../../ingest/parse-message.ts';
+import { parseMessage } from '../../../broker/parse-message.ts';
 
 interface Fixture {
   file: string;

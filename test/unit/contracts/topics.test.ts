@@ -1,18 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { READING_KINDS, buildLiveTopic, buildReadingTopic, buildRejectedTopic, parseTopic } from '../../../contracts/index.ts';
+import { LIVE_BATCH_TOPIC, READING_KINDS, buildReadingTopic, buildRejectedTopic, parseTopic } from '../../../contracts/index.ts';
 
 const kind = fc.constantFrom(...READING_KINDS);
 const deviceId = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
 
 describe('topics', () => {
-  it('round-trips every reading, rejected and live topic', () => {
+  it('round-trips every reading and rejected topic', () => {
     fc.assert(
       fc.property(kind, deviceId, (k, id) => {
         expect(parseTopic(buildReadingTopic(k, id))).toEqual({ type: 'reading', kind: k, deviceId: id });
         expect(parseTopic(buildRejectedTopic(k, id))).toEqual({ type: 'rejected', kind: k, deviceId: id });
-        expect(parseTopic(buildLiveTopic('reading', k, id))).toEqual({ type: 'live', event: 'reading', kind: k, deviceId: id });
-        expect(parseTopic(buildLiveTopic('rejected', k, id))).toEqual({ type: 'live', event: 'rejected', kind: k, deviceId: id });
       }),
     );
   });
@@ -30,6 +28,7 @@ describe('topics', () => {
     `lab/v1/air/${'a'.repeat(65)}`,
     'lab/v1/air/dev\u0000',
     '$lab/live/v1/other/air/dev-1',
+    LIVE_BATCH_TOPIC,
     '/lab/v1/air/dev-1',
   ])('refuses %j', (topic) => {
     expect(parseTopic(topic)).toBeNull();

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { READING_KINDS, READING_SCHEMAS, buildReadingTopic, type ReadingKind, type ReadingPayload } from '../../../contracts/index.ts';
-import { parseMessage } from '../../../ingest/parse-message.ts';
+import { parseMessage } from '../../../broker/parse-message.ts';
 import { createDeviceModel, generateSeries } from '../../../simulators/devices/index.ts';
 import { STREET_SITES } from '../../../simulators/street.ts';
 import { planDevices } from '../../../simulators/plan.ts';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { REJECTION_REASONS, RejectionSchema, LiveReadingSchema } from '../../../contracts/index.ts';
-import { DEFAULT_PARSE_LIMITS, parseMessage } from '../../../ingest/parse-message.ts';
+import { DEFAULT_PARSE_LIMITS, parseMessage } from '../../../broker/parse-message.ts';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const parse = (payload: string | Uint8Array, topic = 'lab/v1/air/dev-1') =>
