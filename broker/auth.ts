@@ -36,6 +36,7 @@
  * Revocation: on every registry change (in this process or another, seen within a second)
  * connected devices that were removed, disabled or rotated are disconnected at once.
  */
+import type { Duplex } from 'node:stream';
 import type { Aedes, AedesOptions, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import {
   DEVICE_ID_PATTERN,
@@ -197,6 +198,31 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
     packet.retain = false;
   }
 
+  // A group commit releases the PUBACKs of many messages at once, a few hundred per connection
+  // under load. Aedes writes each PUBACK (4 bytes) with its own socket write; corking the
+  // connection until the group is through turns them into one writev per connection.
+  const corked = new Set<Duplex>();
+  let uncorkScheduled = false;
+  const uncorkAll = () => {
+    uncorkScheduled = false;
+    for (const conn of corked) conn.uncork();
+    corked.clear();
+  };
+  function coalesceAcks(client: Client, callback: (error?: Error | null) => void): (error?: Error | null) => void {
+    return (error) => {
+      const conn = (client as unknown as { conn?: Duplex }).conn;
+      if (conn && !conn.destroyed && !corked.has(conn)) {
+        conn.cork();
+        corked.add(conn);
+        if (!uncorkScheduled) {
+          uncorkScheduled = true;
+          process.nextTick(uncorkAll);
+        }
+      }
+      callback(error ?? null);
+    };
+  }
+
   /**
    * Verifies a device secret; an unknown id or a mismatch is checked again against the
    * registry as it is on disk now, so a device registered (or rotated) through another
@@ -298,7 +324,7 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
       }
       if (identity.type === 'anonymous') {
         if (topic.startsWith('$')) return callback(new Error('$ topics are reserved'));
-        if (edge && isReadingCandidate(topic)) return edge.take(topic, packet.payload as Uint8Array, callback);
+        if (edge && isReadingCandidate(topic)) return edge.take(topic, packet.payload as Uint8Array, coalesceAcks(client!, callback));
         return callback(null);
       }
       if (identity.type === 'service') {
@@ -324,11 +350,11 @@ export function createBrokerPolicy(options: BrokerAuthOptions): BrokerAuth {
             now(),
           );
           drop(packet);
-          if (edge) return edge.refuse(rejection, callback);
+          if (edge) return edge.refuse(rejection, coalesceAcks(client!, callback));
           return callback(null);
         }
         packet.retain = false;
-        if (edge) return edge.take(topic, packet.payload as Uint8Array, callback);
+        if (edge) return edge.take(topic, packet.payload as Uint8Array, coalesceAcks(client!, callback));
         callback(null);
       };
       if (throttle) throttle.admit(deviceId, admitted);

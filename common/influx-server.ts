@@ -4,7 +4,7 @@
  * environment variables so no root-owned path (/var/lib/influxdb, /etc) is touched.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,12 @@ export async function startInfluxServer(options: InfluxServerOptions = {}): Prom
   const configFile = join(dataDir, 'influxdb.conf');
   if (!existsSync(configFile)) writeFileSync(configFile, '# settings come from INFLUXDB_* variables\n');
 
+  // A persistent data directory may hold an influxd a crashed owner left running (the lab's
+  // runs in its own process group, so a SIGKILL of the lab does not reach it): stop it first,
+  // or the new one could not open the same files and port.
+  const pidFile = temporary ? undefined : join(dataDir, 'influxd.pid');
+  if (pidFile) await stopLeftover(pidFile);
+
   let lastError: unknown;
   // A free port can be taken between probing and binding; try a few.
   for (let attempt = 0; attempt < 3; attempt += 1) {
@@ -77,8 +83,9 @@ export async function startInfluxServer(options: InfluxServerOptions = {}): Prom
       const child = spawnInfluxd(binary, configFile, dataDir, port, rpcPort, options.logFile, options.maxBodySizeBytes, options.ownProcessGroup === true);
       const url = `http://127.0.0.1:${port}`;
       await waitForPing(url, child, options.startTimeoutMs ?? 30_000);
+      if (pidFile && child.pid !== undefined) writeFileSync(pidFile, String(child.pid));
       if (options.database) await createDatabase(url, options.database);
-      return buildHandle(child, url, port, dataDir, temporary);
+      return buildHandle(child, url, port, dataDir, temporary, pidFile);
     } catch (error) {
       lastError = error;
       if (options.port && options.port > 0) break;
@@ -161,7 +168,30 @@ async function createDatabase(url: string, database: string): Promise<void> {
   if (!response.ok) throw new AppError('INFLUXD_START_FAILED', `CREATE DATABASE failed: HTTP ${response.status}`);
 }
 
-function buildHandle(child: ChildProcess, url: string, port: number, dataDir: string, temporary: boolean): InfluxServer {
+/** Stops the influxd named by a pid file if it is still running (and is influxd). */
+async function stopLeftover(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  const isInfluxd = () => {
+    try {
+      return Number.isSafeInteger(pid) && pid > 1 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('influxd');
+    } catch {
+      return false;
+    }
+  };
+  if (!isInfluxd()) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (isInfluxd() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (isInfluxd()) process.kill(pid, 'SIGKILL');
+  while (isInfluxd()) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+function buildHandle(child: ChildProcess, url: string, port: number, dataDir: string, temporary: boolean, pidFile: string | undefined): InfluxServer {
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
@@ -178,6 +208,7 @@ function buildHandle(child: ChildProcess, url: string, port: number, dataDir: st
         await exited;
         clearTimeout(timer);
       }
+      if (pidFile) await rm(pidFile, { force: true });
       if (temporary) await rm(dataDir, { recursive: true, force: true });
     },
     kill() {

@@ -4,7 +4,7 @@
  *
  * - network errors, 5xx, 429, 408, and also 401/403/404 (credentials or database missing:
  *   an operator's fix, not the data's fault): retried with capped exponential backoff, for
- *   as long as it takes. The spool holds the batch meanwhile; nothing is dropped.
+ *   as long as it takes. The log holds the batch meanwhile; nothing is dropped.
  * - 413 (body too large): the batch is halved until the halves fit; a single line that is
  *   still too large is a dead letter (`LINE_TOO_LARGE`).
  * - 400 (InfluxDB 1.x: "partial write …" for a field-type conflict, "unable to parse" for a
@@ -121,7 +121,7 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         if (!retryable(error)) throw error;
         if (outageSince === undefined) {
           outageSince = Date.now();
-          log.warn({ err: error.message, status: error.details?.status, ...options.buffered?.() }, 'InfluxDB outage started; spooling and retrying');
+          log.warn({ err: error.message, status: error.details?.status, ...options.buffered?.() }, 'InfluxDB outage started; the log holds the readings, retrying');
           options.onOutage?.('start', { error: error.message });
         }
         options.onRetry?.(error);

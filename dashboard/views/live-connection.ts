@@ -81,6 +81,12 @@ export function createLiveConnection(options: LiveConnectionOptions): LiveConnec
   socket.on('connect_error', () => {
     if (everConnected) downSinceMs ??= now();
     setState('disconnected');
+    // A refusal by the server (the live feed still starting while the broker comes up)
+    // leaves the socket inactive: socket.io does not retry those by itself.
+    if (!socket.active && !closed) {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => socket.connect(), SERVER_CLOSE_RETRY_MS);
+    }
   });
 
   socket.on('readings', (readings) => {

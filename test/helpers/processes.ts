@@ -265,6 +265,10 @@ export interface LoadOptions {
   devices: number;
   /** Readings per second over all devices. */
   ratePerS: number;
+  /** Device secrets (secured broker): username = device id. */
+  secrets?: Map<string, string>;
+  /** Wait until every device is connected before publishing (default true). false: publish from the start; mqtt.js holds QoS 1 messages until its connection is up. */
+  waitForConnect?: boolean;
 }
 
 export interface LoadResult {
@@ -299,12 +303,22 @@ export async function startLoad(options: LoadOptions): Promise<Load> {
   let outstanding = 0;
   for (let i = 0; i < options.devices; i += 1) {
     const id = `${options.prefix}-${i}`;
-    const client = mqtt.connect(options.mqttUrl, { clientId: id, clean: true, reconnectPeriod: 250, connectTimeout: 5_000, queueQoSZero: false });
+    const password = options.secrets?.get(id);
+    const client = mqtt.connect(options.mqttUrl, {
+      clientId: id,
+      clean: true,
+      reconnectPeriod: 250,
+      connectTimeout: 5_000,
+      queueQoSZero: false,
+      ...(password === undefined ? {} : { username: id, password }),
+    });
     client.on('error', () => {});
     clients.push({ id, client, seq: 0, lastTs: 0 });
     acked.set(id, new Set());
   }
-  await Promise.all(clients.map(({ client }) => new Promise<void>((resolve) => (client.connected ? resolve() : client.once('connect', () => resolve())))));
+  if (options.waitForConnect !== false) {
+    await Promise.all(clients.map(({ client }) => new Promise<void>((resolve) => (client.connected ? resolve() : client.once('connect', () => resolve())))));
+  }
 
   const perDeviceIntervalMs = (1000 * options.devices) / options.ratePerS;
   let running = true;
