@@ -35,7 +35,7 @@ import {
   type Rejection,
   type RejectionReason,
 } from '../contracts/index.ts';
-import { readingToLine, rejectionToLine, type RegistryTags } from '../common/influx-schema.ts';
+import { readingLineFrom, readingLinePrefix, rejectionToLine, type RegistryTags } from '../common/influx-schema.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from '../common/metrics.ts';
@@ -135,6 +135,18 @@ export async function createEdge(options: EdgeOptions = {}): Promise<Edge> {
 
   let aedes: Aedes | undefined;
   let closed = false;
+
+  // Measurement and tags per device, rebuilt when the registry hands out other tags.
+  const prefixes = new Map<string, { tags: RegistryTags | undefined; kind: string; prefix: string }>();
+  function linePrefix(reading: LiveReading): string {
+    const tags = options.lookupTags?.(reading.deviceId);
+    const cached = prefixes.get(reading.deviceId);
+    if (cached && cached.tags === tags && cached.kind === reading.kind) return cached.prefix;
+    if (prefixes.size >= 100_000) prefixes.clear();
+    const prefix = readingLinePrefix(reading.kind, reading.deviceId, tags);
+    prefixes.set(reading.deviceId, { tags, kind: reading.kind, prefix });
+    return prefix;
+  }
 
   // --- the bound: readings that arrive while the log is full wait here, in order.
   let waiting: (() => void)[] = [];
@@ -260,10 +272,11 @@ export async function createEdge(options: EdgeOptions = {}): Promise<Edge> {
       m.received.inc();
       let line: string;
       try {
-        const result = parseMessage(topic, payload, now(), limits);
+        const receivedAtMs = now();
+        const result = parseMessage(topic, payload, receivedAtMs, limits);
         if (result.ok) {
           const reading = result.reading;
-          line = readingToLine(reading, options.lookupTags?.(reading.deviceId));
+          line = readingLineFrom(linePrefix(reading), reading, result.tsMs, receivedAtMs);
           counters.accepted += 1;
           m.accepted.inc();
           liveReadings.push(reading);

@@ -33,12 +33,24 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = {
   maxAgeMs: 7 * 24 * 3_600_000,
 };
 
-export type ParseResult = { ok: true; reading: LiveReading } | { ok: false; rejection: Rejection };
+/** `tsMs`: the reading's time as epoch milliseconds (what `reading.ts` says), for the line without parsing it back. */
+export type ParseResult = { ok: true; reading: LiveReading; tsMs: number } | { ok: false; rejection: Rejection };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+let lastReceivedMs = Number.NaN;
+let lastReceivedIso = '';
+/** The receive time as ISO text: thousands of readings share a millisecond under load, so keep the last one. */
+function receivedIso(ms: number): string {
+  if (ms !== lastReceivedMs) {
+    lastReceivedMs = ms;
+    lastReceivedIso = new Date(ms).toISOString();
+  }
+  return lastReceivedIso;
+}
+
 export function parseMessage(topic: string, payload: Uint8Array, receivedAtMs: number, limits: ParseLimits = DEFAULT_PARSE_LIMITS): ParseResult {
-  const receivedAt = new Date(receivedAtMs).toISOString();
+  const receivedAt = receivedIso(receivedAtMs);
   const parsedTopic = parseTopic(topic);
   const origin = parsedTopic && parsedTopic.type === 'reading' ? parsedTopic : guessTopicOrigin(topic);
   const reject = (reason: RejectionReason, issues: RejectionIssue[] = [], text?: string): ParseResult => {
@@ -109,11 +121,11 @@ export function parseMessage(topic: string, payload: Uint8Array, receivedAtMs: n
     const value = data[metric];
     if (typeof value === 'number' || typeof value === 'boolean') values[metric] = value;
   }
-  const reading: LiveReading = { kind, deviceId, ts: new Date(tsMs).toISOString(), receivedAt, values };
+  const reading: LiveReading = { kind, deviceId, ts: tsMs === receivedAtMs ? receivedAt : new Date(tsMs).toISOString(), receivedAt, values };
   if (data.seq !== undefined) reading.seq = data.seq;
   if (data.battery !== undefined) reading.battery = data.battery;
   if (data.rssi !== undefined) reading.rssi = data.rssi;
-  return { ok: true, reading };
+  return { ok: true, reading, tsMs };
 }
 
 /** Maps zod issues onto contract reason codes, each with a path and a plain message. */

@@ -81,14 +81,24 @@ export function tagString(tags: Record<string, string | undefined>): string {
 
 /** One validated reading as a line-protocol line (ns precision). */
 export function readingToLine(reading: LiveReading, registryTags: RegistryTags = {}): string {
-  const fields: string[] = [];
-  for (const [name, value] of Object.entries(reading.values)) fields.push(`${name}=${fieldValue(value)}`);
-  if (reading.seq !== undefined) fields.push(`seq=${reading.seq}`);
-  if (reading.battery !== undefined) fields.push(`battery=${reading.battery}`);
-  if (reading.rssi !== undefined) fields.push(`rssi=${reading.rssi}`);
-  if (reading.receivedAt !== undefined) fields.push(`${FIELD_RECEIVED}=${Date.parse(reading.receivedAt)}`);
-  const tags = tagString({ [TAG_DEVICE]: reading.deviceId, ...registryTags });
-  return `${MEASUREMENTS[reading.kind]}${tags} ${fields.join(',')} ${Date.parse(reading.ts)}000000`;
+  const received = reading.receivedAt === undefined ? undefined : Date.parse(reading.receivedAt);
+  return readingLineFrom(readingLinePrefix(reading.kind, reading.deviceId, registryTags), reading, Date.parse(reading.ts), received);
+}
+
+/** Measurement and tags of a device's reading lines: the same for all of them until its registry tags change. */
+export function readingLinePrefix(kind: ReadingKind, deviceId: string, registryTags: RegistryTags = {}): string {
+  return `${MEASUREMENTS[kind]}${tagString({ [TAG_DEVICE]: deviceId, ...registryTags })}`;
+}
+
+/** The line for a reading whose prefix (readingLinePrefix) and times (epoch ms) the caller has already. */
+export function readingLineFrom(prefix: string, reading: LiveReading, tsMs: number, receivedAtMs: number | undefined): string {
+  let fields = '';
+  for (const name in reading.values) fields += `${fields === '' ? '' : ','}${name}=${fieldValue(reading.values[name]!)}`;
+  if (reading.seq !== undefined) fields += `,seq=${reading.seq}`;
+  if (reading.battery !== undefined) fields += `,battery=${reading.battery}`;
+  if (reading.rssi !== undefined) fields += `,rssi=${reading.rssi}`;
+  if (receivedAtMs !== undefined) fields += `,${FIELD_RECEIVED}=${receivedAtMs}`;
+  return `${prefix} ${fields} ${tsMs}000000`;
 }
 
 let rejectionCounter = 0;

@@ -21,6 +21,7 @@ describe('parseMessage', () => {
         rssi: -80,
         values: { pm25: 7 },
       },
+      tsMs: Date.parse('2026-11-22T11:59:00.000Z'),
     });
   });
 
