@@ -16,6 +16,7 @@ export function describeLab(lab: Lab, paths: { dataDir: string; logFile: string 
     `  InfluxDB    ${lab.urls.influx}   (database streetlab)`,
     `  Devices     ${devices} simulated${lab.security === 'secured' ? ', each with its own credentials' : ''}`,
     `  Admin token ${lab.adminToken}`,
+    `  Read access ${lab.publicRead ? 'open to everyone (PUBLIC_READ=true)' : 'API key or admin token needed (PUBLIC_READ=false)'}`,
     `  Data        ${paths.dataDir}   (log: ${paths.logFile})`,
     '',
     'Add your own device and publish a reading by hand:',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InfluxConfigShape, LogLevelSchema, portSchema } from '../common/config.ts';
+import { InfluxConfigShape, LogLevelSchema, booleanSchema, portSchema } from '../common/config.ts';
 import { ResearchConfigShape } from '../api/jobs/research.ts';
 import { AlertsConfigShape } from '../api/alerts/config.ts';
 
@@ -22,6 +22,8 @@ export const LabConfigSchema = z.object({
   INFLUX_USERNAME: InfluxConfigShape.INFLUX_USERNAME,
   INFLUX_PASSWORD: InfluxConfigShape.INFLUX_PASSWORD,
   INFLUX_ORG: InfluxConfigShape.INFLUX_ORG,
+  /** Open data: read routes, the dashboard's data and the live feed without a key. `false` = an API key or the admin token is needed. */
+  PUBLIC_READ: booleanSchema(true),
   /** Bearer token for the admin API; unset = a fresh random one per start, printed in the banner. */
   ADMIN_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
   SIM_AIR: z.coerce.number().int().min(0).max(20_000).default(4),

@@ -94,6 +94,8 @@ export interface Lab {
   /** Trials (DATA_DIR/trials.json, beside the registry). */
   trials: TrialStore;
   security: 'secured' | 'open';
+  /** Read routes and the live feed open without a key (PUBLIC_READ). */
+  publicRead: boolean;
   /** Bearer token for the admin API (generated unless given): print it once, keep it out of logs. */
   adminToken: string;
   /** Registers a device and returns its secret (what POST /api/v1/devices does). */
@@ -147,6 +149,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     const trials = await openFileTrialStore({ dataDir: registryDir, checkDevices: createRegistryDeviceCheck(registry) });
     closers.push(() => trials.close());
     const adminToken = options.adminToken ?? generateSecret(32);
+    const publicRead = options.publicRead ?? true;
     const serviceToken = options.serviceToken ?? generateServiceToken();
     const apiCredentials = serviceCredentials(serviceToken, 'api');
     const maxPayloadBytes = options.maxPayloadBytes ?? 16 * 1024;
@@ -208,7 +211,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       registry,
       trials: { store: trials },
       adminToken,
-      publicRead: options.publicRead ?? true,
+      publicRead,
       ...(options.apiRateLimit === undefined ? {} : { rateLimit: options.apiRateLimit }),
       ...(options.research === undefined ? {} : { research: options.research }),
       alerts: options.alerts === false ? false : { seedRules: LAB_ALERT_RULES, ...options.alerts, dataDir: registryDir },
@@ -275,9 +278,10 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       registry,
       trials,
       security,
+      publicRead,
       adminToken,
       registerDevice: (request) => registry.create(request),
-      onboarding: describeOnboarding(api.url, broker.url, adminToken, security),
+      onboarding: describeOnboarding(api.url, broker.url, adminToken, security, publicRead),
       close: closeAll,
     };
   } catch (error) {
@@ -290,17 +294,19 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
  * The onboarding flow as commands a person can paste: register a device with the admin
  * token, publish with the secret from the answer, read the reading back.
  */
-export function describeOnboarding(apiUrl: string, mqttUrl: string, adminToken: string, security: 'secured' | 'open'): string[] {
+export function describeOnboarding(apiUrl: string, mqttUrl: string, adminToken: string, security: 'secured' | 'open', publicRead = true): string[] {
   const mqtt = new URL(mqttUrl);
   const body = JSON.stringify({ id: 'my-sensor-1', kind: 'air', owner: 'my-company', lat: 55.6761, lon: 12.5683, site: 'Test bench' });
   const auth = security === 'open' ? '' : ` -u my-sensor-1 -P "$SECRET"`;
+  // Closed data (PUBLIC_READ=false): reading needs a key too; the admin token is one.
+  const read = publicRead ? '' : ` -H 'authorization: Bearer ${adminToken}'`;
   return [
     '1. Register a device (admin); the answer holds its secret, shown only once:',
     `   SECRET=$(curl -s -X POST ${apiUrl}/api/v1/devices -H 'authorization: Bearer ${adminToken}' -H 'content-type: application/json' -d '${body}' | sed -E 's/.*"secret":"([^"]+)".*/\\1/')`,
     '2. Publish a reading as the device (username and client id = device id, password = secret):',
     `   mosquitto_pub -h ${mqtt.hostname} -p ${mqtt.port} -i my-sensor-1${auth} -q 1 -t lab/v1/air/my-sensor-1 -m '{"pm25": 12.5, "no2": 31}'`,
     '3. See it:',
-    `   curl '${apiUrl}/api/v1/readings?device=my-sensor-1'`,
-    `   (rejections, if any: curl '${apiUrl}/api/v1/rejections?device=my-sensor-1'; rotate the secret: POST ${apiUrl}/api/v1/devices/my-sensor-1/secret)`,
+    `   curl${read} '${apiUrl}/api/v1/readings?device=my-sensor-1'`,
+    `   (rejections, if any: curl${read} '${apiUrl}/api/v1/rejections?device=my-sensor-1'; rotate the secret: POST ${apiUrl}/api/v1/devices/my-sensor-1/secret)`,
   ];
 }

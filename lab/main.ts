@@ -45,6 +45,7 @@ try {
       : {}),
     simulate: { air: config.SIM_AIR, traffic: config.SIM_TRAFFIC, waste: config.SIM_WASTE, intervalMs: config.SIM_INTERVAL_MS, seed: config.SIM_SEED },
     ...(config.ADMIN_TOKEN ? { adminToken: config.ADMIN_TOKEN } : {}),
+    publicRead: config.PUBLIC_READ,
     research: researchOptionsFromConfig(config),
     alerts: alertingOptionsFromConfig(config, dataDir),
     logger: log,

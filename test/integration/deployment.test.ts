@@ -179,7 +179,7 @@ describe('a store-and-forward backlog', () => {
 });
 
 describe('the one-process lab', () => {
-  it('killed with SIGKILL under load and started again: stored = acknowledged', { timeout: 180_000 }, async () => {
+  it('killed with SIGKILL under load and started again: stored = acknowledged (and PUBLIC_READ=false honoured)', { timeout: 180_000 }, async () => {
     const dataDir = await tempDir('lab-kill');
     const ports = { HTTP_PORT: await findFreePort(), MQTT_PORT: await findFreePort(), MQTT_WS_PORT: await findFreePort(), LAB_INFLUX_PORT: await findFreePort() };
     const adminToken = 'lab-kill-admin-token-0123456789abcdef0123456789';
@@ -191,6 +191,8 @@ describe('the one-process lab', () => {
       SIM_AIR: '0',
       SIM_TRAFFIC: '0',
       SIM_WASTE: '0',
+      // Closed data: the lab must honour it (reads need a key), as the services do.
+      PUBLIC_READ: 'false',
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
     };
     const apiUrl = `http://127.0.0.1:${ports.HTTP_PORT}`;
@@ -206,6 +208,8 @@ describe('the one-process lab', () => {
     };
     let lab = await startLab();
     try {
+      expect((await fetch(`${apiUrl}/api/v1/readings`)).status).toBe(401);
+      expect((await fetch(`${apiUrl}/api/v1/readings`, { headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(200);
       const secrets = new Map<string, string>();
       for (let i = 0; i < 5; i += 1) {
         const id = `lab-kill-${i}`;
