@@ -4,7 +4,7 @@
  * room matching is tested on its own.
  *
  * Why batch: every socket.io event is one WebSocket frame per socket, and a frame costs the
- * server ~6 µs of CPU (FIELD-NOTES.md, socket.io): 1,000 readings/s to 100 clients is
+ * server ~6 µs of CPU (docs/measurements.md, socket.io): 1,000 readings/s to 100 clients is
  * 100,000 frames/s, more than a core. Events are queued and flushed once per event-loop turn,
  * so a quiet feed is sent at once (a batch of one, no timer) and a busy one in fewer, larger
  * frames: the longer a turn takes, the more readings the next batch carries (1,000

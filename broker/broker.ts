@@ -138,7 +138,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
   aedes.on('connectionError', (client, error) => log.debug({ clientId: client?.id, err: error.message }, 'connection error'));
   aedes.on('keepaliveTimeout', (client) => log.info({ clientId: client.id }, 'client keepalive timeout'));
 
-  // noDelay: without it Nagle + delayed ACK put ~44 ms on every QoS 1 round trip (FIELD-NOTES).
+  // noDelay: without it Nagle + delayed ACK put ~44 ms on every QoS 1 round trip (docs/measurements.md).
   const tcpServer = createTcpServer({ noDelay: true }, (socket) => accept(socket));
   const port = await listen(tcpServer, options.port ?? 1883, host);
 

@@ -11,7 +11,7 @@ export const BrokerConfigSchema = z.object({
   /** Connections not yet through CONNECT at once; more are closed on arrival (bounds unauthenticated memory). */
   MQTT_MAX_PENDING_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
   /**
-   * Security (docs: issue 3). Off by default: devices authenticate with their registry secret
+   * Security (README, "Security"). Off by default: devices authenticate with their registry secret
    * (DATA_DIR/registry.json), services with credentials derived from SERVICE_TOKEN.
    * `true` makes a plain, open MQTT 3.1.1 broker for protocol tests and demos.
    */

@@ -5,28 +5,22 @@
  *
  * The packet guard. Aedes has no maximum packet size: mqtt-packet buffers a packet until
  * it is complete, whatever its announced length (up to 256 MB), and it does so before any
- * authentication (FIELD-NOTES: two unauthenticated sockets streaming 100 MB each grew the
+ * authentication (docs/measurements.md: two unauthenticated sockets streaming 100 MB each grew the
  * broker by ~198 MB). The guard sits on the connection's `read()`, which Aedes calls on
  * every 'readable' before handing the bytes to its parser, and follows the MQTT framing
  * itself: the fixed header's remaining length [MQTT-2.2.3] says how big each packet will be
  * before its body arrives, and a PUBLISH's topic length (the next two bytes) gives the
  * payload size. A packet over its limit closes the connection on its first bytes, so
  * memory per connection stays at one socket read (≤ 64 KiB) whatever the client announces.
- * It also requires CONNECT to be the first packet [MQTT-3.1.0-1] and refuses packet types
- * only a server may send. Overriding `read` on the instance costs no extra stream hop.
+ * The same scanner is a strict MQTT 3.1.1 validator (mqtt-conformance.ts): every rule it
+ * enforces cites its clause there. Overriding `read` on the instance costs no extra stream hop.
  */
 import type { Duplex } from 'node:stream';
+import { createPacketScanner, type GuardViolation, type PacketLimits } from './mqtt-conformance.ts';
 import type { ReadingKind, Rejection, RejectionReason } from '../contracts/index.ts';
 import { REJECTION_EXCERPT_CHARS, REJECTION_REASONS } from '../contracts/index.ts';
 
-export interface PacketLimits {
-  /** Largest PUBLISH payload, bytes (MAX_PAYLOAD_BYTES, default 16 KiB). */
-  maxPayloadBytes: number;
-  /** Largest CONNECT packet (ids, credentials, will) — what an unauthenticated client may make us hold. */
-  maxConnectBytes: number;
-  /** Largest SUBSCRIBE / UNSUBSCRIBE packet. */
-  maxControlBytes: number;
-}
+export { createPacketScanner, type GuardViolation, type GuardViolationReason, type PacketLimits } from './mqtt-conformance.ts';
 
 export const DEFAULT_PACKET_LIMITS: PacketLimits = {
   maxPayloadBytes: 16 * 1024,
@@ -37,125 +31,6 @@ export const DEFAULT_PACKET_LIMITS: PacketLimits = {
 export function packetLimitsFor(maxPayloadBytes: number): PacketLimits {
   // A will message carries a payload too; credentials and ids need well under 2 KiB.
   return { maxPayloadBytes, maxConnectBytes: maxPayloadBytes + 2048, maxControlBytes: DEFAULT_PACKET_LIMITS.maxControlBytes };
-}
-
-export type GuardViolationReason =
-  | 'CONNECT_NOT_FIRST'
-  | 'CONNECT_TOO_LARGE'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'PACKET_TOO_LARGE'
-  | 'PACKET_NOT_ALLOWED'
-  | 'MALFORMED_LENGTH';
-
-export interface GuardViolation {
-  reason: GuardViolationReason;
-  /** MQTT control packet type (1 CONNECT, 3 PUBLISH, …). */
-  packetType: number;
-  remainingLength?: number;
-  payloadBytes?: number;
-  /** The PUBLISH topic, when its bytes had arrived. */
-  topic?: string;
-}
-
-const CONNECT = 1;
-const PUBLISH = 3;
-const SUBSCRIBE = 8;
-const UNSUBSCRIBE = 10;
-/** Packets a client never sends: reserved (0, 15) and server-to-client (CONNACK, SUBACK, UNSUBACK, PINGRESP). */
-const SERVER_ONLY = new Set([0, 2, 9, 11, 13, 15]);
-/** PUBACK, PUBREC, PUBREL, PUBCOMP, PINGREQ, DISCONNECT carry at most a message id (3.1.1). */
-const SMALL_PACKET_BYTES = 64;
-
-/** Tracks MQTT framing across chunks; returns the first violation, if any. */
-export function createPacketScanner(limits: PacketLimits): (chunk: Uint8Array) => GuardViolation | undefined {
-  let phase: 'header' | 'length' | 'topic-length' | 'body' = 'header';
-  let type = 0;
-  let flags = 0;
-  let remaining = 0;
-  let multiplier = 1;
-  let lengthBytes = 0;
-  let topicHigh = -1;
-  let toSkip = 0;
-  let packets = 0;
-
-  function skip(bytes: number): void {
-    toSkip = bytes;
-    phase = bytes > 0 ? 'body' : 'header';
-  }
-
-  function checkHeader(): GuardViolation | undefined {
-    const base = { packetType: type, remainingLength: remaining };
-    if (packets === 0 && type !== CONNECT) return { reason: 'CONNECT_NOT_FIRST', ...base };
-    if (SERVER_ONLY.has(type)) return { reason: 'PACKET_NOT_ALLOWED', ...base };
-    if (type === CONNECT) return remaining > limits.maxConnectBytes ? { reason: 'CONNECT_TOO_LARGE', ...base } : undefined;
-    if (type === PUBLISH) {
-      // Topic (2 + ≤ 65,535 bytes) + message id (2) + payload: the exact payload size needs the topic length.
-      return remaining > limits.maxPayloadBytes + 65_539 ? { reason: 'PAYLOAD_TOO_LARGE', ...base, payloadBytes: remaining } : undefined;
-    }
-    if (type === SUBSCRIBE || type === UNSUBSCRIBE) return remaining > limits.maxControlBytes ? { reason: 'PACKET_TOO_LARGE', ...base } : undefined;
-    return remaining > SMALL_PACKET_BYTES ? { reason: 'PACKET_TOO_LARGE', ...base } : undefined;
-  }
-
-  return (chunk) => {
-    let i = 0;
-    while (i < chunk.length) {
-      switch (phase) {
-        case 'body': {
-          const n = Math.min(toSkip, chunk.length - i);
-          i += n;
-          toSkip -= n;
-          if (toSkip === 0) phase = 'header';
-          break;
-        }
-        case 'header': {
-          const byte = chunk[i++]!;
-          type = byte >> 4;
-          flags = byte & 0x0f;
-          remaining = 0;
-          multiplier = 1;
-          lengthBytes = 0;
-          phase = 'length';
-          break;
-        }
-        case 'length': {
-          const byte = chunk[i++]!;
-          remaining += (byte & 0x7f) * multiplier;
-          multiplier *= 128;
-          lengthBytes += 1;
-          if (byte & 0x80) {
-            // [MQTT-2.2.3] the remaining length is at most four bytes.
-            if (lengthBytes >= 4) return { reason: 'MALFORMED_LENGTH', packetType: type };
-            break;
-          }
-          const violation = checkHeader();
-          if (violation) return violation;
-          packets += 1;
-          if (type === PUBLISH && remaining >= 2) {
-            topicHigh = -1;
-            phase = 'topic-length';
-          } else skip(remaining);
-          break;
-        }
-        case 'topic-length': {
-          const byte = chunk[i++]!;
-          if (topicHigh < 0) {
-            topicHigh = byte;
-            break;
-          }
-          const topicLength = topicHigh * 256 + byte;
-          const qos = (flags >> 1) & 0x03;
-          const payloadBytes = remaining - 2 - topicLength - (qos > 0 ? 2 : 0);
-          if (payloadBytes > limits.maxPayloadBytes) {
-            const topic = i + topicLength <= chunk.length ? Buffer.from(chunk.buffer, chunk.byteOffset + i, topicLength).toString('utf8') : undefined;
-            return { reason: 'PAYLOAD_TOO_LARGE', packetType: type, remainingLength: remaining, payloadBytes, ...(topic === undefined ? {} : { topic }) };
-          }
-          skip(remaining - 2);
-          break;
-        }
-      }
-    }
-    return undefined;
-  };
 }
 
 /**
@@ -175,7 +50,12 @@ export function guardConnection(stream: Duplex, limits: PacketLimits, onViolatio
     try {
       onViolation(violation);
     } finally {
-      stream.destroy();
+      if (violation.connackReturnCode === undefined) stream.destroy();
+      else {
+        // [MQTT-3.1.2-2]: answer CONNACK with the return code, then close.
+        stream.end(Buffer.from([0x20, 0x02, 0x00, violation.connackReturnCode]));
+        setTimeout(() => stream.destroy(), 1_000).unref();
+      }
     }
     return null;
   };

@@ -223,7 +223,8 @@ describe('connecting', () => {
   it('refuses an empty client id with a persistent session [MQTT-3.1.3-8], control characters and prototype names', async () => {
     expect(await rawConnect({ clientId: '', clean: false, ...serviceCredentials(SERVICE_TOKEN, 'monitor') })).toBe(2);
     expect(await rawConnect({ clientId: '', clean: true, ...serviceCredentials(SERVICE_TOKEN, 'monitor') })).toBe(2);
-    expect(await tryConnect(asService('monitor', 'bad\u0000id'))).toMatchObject({ ok: false, code: 2 });
+    // U+0000 breaks MQTT itself: closed without a CONNACK [MQTT-1.5.3-2]; a control character gets 2.
+    expect(await tryConnect(asService('monitor', 'bad\u0000id'))).toMatchObject({ ok: false });
     expect(await tryConnect(asService('monitor', 'bad\u0007id'))).toMatchObject({ ok: false, code: 2 });
     expect(await tryConnect(asService('monitor', '__proto__'))).toMatchObject({ ok: false, code: 2 });
     expect(await tryConnect({ clientId: 'constructor', username: 'constructor', password: 'x' })).toMatchObject({ ok: false, code: 2 });
