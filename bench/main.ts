@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the benchmark suite of issue 7, one command, real processes, a real
+ * `npm run bench`: the benchmark suite (bench/README.md), one command, real processes, a real
  * InfluxDB. Prints a table of every figure with its target, ratio and verdict, and writes
  * the same as JSON.
  *
@@ -42,6 +42,7 @@ import { runLatency } from './stages/latency.ts';
 import { runMemory } from './stages/memory.ts';
 import { runPubSub, type BrokerVariant, type PubSubResult } from './stages/pubsub.ts';
 import { runQueries } from './stages/queries.ts';
+import { runConformance } from './stages/conformance.ts';
 import { deviceId, deviceSpecs } from './stages/shared.ts';
 import { prepareSecurity, type SecuritySetup } from './sut/security.ts';
 import { machineInfo } from './system.ts';
@@ -308,6 +309,11 @@ async function main(): Promise<number> {
         const result = await scoped((ctx) => runMemory(ctx));
         log(`  ${result.mbPer1000} MB per 1,000 idle devices (${result.devices} devices)`);
         results.memory = result;
+      },
+      async conformance() {
+        const result = runConformance({ publishes: profile.name === 'smoke' ? 20_000 : 200_000 });
+        log(`  front door: ${result.nsPerPublish} ns of CPU per PUBLISH (${result.publishes.toLocaleString('en')} publishes, median of ${result.rounds})`);
+        results.conformance = result;
       },
       async queries() {
         const result = await scoped((ctx) => runQueries(ctx));

@@ -4,7 +4,7 @@
  * directory removed afterwards.
  *
  * The config makes it comparable with our Aedes broker rather than tuned to win or lose:
- * - `set_tcp_nodelay true`: our broker sets noDelay on its sockets too (FIELD-NOTES: Nagle
+ * - `set_tcp_nodelay true`: our broker sets noDelay on its sockets too (docs/measurements.md: Nagle
  *   puts ~44 ms on a QoS 1 round trip);
  * - `max_queued_messages 0` (no limit): Aedes never drops queued QoS 1 messages, Mosquitto's
  *   default (1000) would drop them under load and look faster for it;

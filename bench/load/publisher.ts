@@ -64,9 +64,10 @@ export interface RunRequest {
   /**
    * QoS 1 with a rate: stop early when fewer than `fraction` of the offered publishes were
    * acknowledged in each of `seconds` consecutive whole seconds (the system under test
-   * cannot hold the rate; running on only measures how far it falls).
+   * cannot hold the rate; running on only measures how far it falls). Seconds before
+   * `fromSecond` (the warm-up: fresh processes still compiling their hot paths) are not judged.
    */
-  abortBelow?: { fraction: number; seconds: number };
+  abortBelow?: { fraction: number; seconds: number; fromSecond?: number };
 }
 
 export interface RunResult {
@@ -292,7 +293,7 @@ const api = {
     let steadyStart: { t: number; acked: number; issued: number; us: number } | undefined;
 
     let abortedAfterS: number | undefined;
-    let checkedSecond = 0;
+    let checkedSecond = request.abortBelow?.fromSecond ?? 0;
     let lowSeconds = 0;
     stoppedBy = undefined;
     const tick = () => {
@@ -403,9 +404,13 @@ const api = {
     return { subscribed: true };
   },
 
-  /** Publishes acknowledged (QoS 0: written) so far in the current or last run. */
+  /**
+   * Publishes acknowledged (QoS 0: written) so far in the current or last run — including
+   * acknowledgements that arrived after it ended — and QoS 1 publishes still unacknowledged.
+   */
   progress() {
-    return { issued, acked };
+    const unacked = setup?.qos === 1 ? publishers.reduce((sum, p) => sum + p.inFlight, 0) : 0;
+    return { issued, acked, unacked };
   },
 
   /** Ends the current run early, for `reason` (the coordinator saw the system fall behind). */

@@ -1,6 +1,7 @@
 /**
- * Stage 1, end to end: devices publish readings over MQTT, the broker, ingest and InfluxDB
- * store them, and the stored rows are counted in InfluxDB.
+ * Stage 1, end to end: devices publish readings over MQTT, the broker's edge validates them
+ * and appends them to its durable log (PUBACK after the fsync), ingest drains the log into
+ * InfluxDB, and the stored rows are counted in InfluxDB.
  *
  * Each device's n-th reading of a run carries `ts` = base + n ms (and `seq` = 10^15 + n),
  * so every (device, ts) is unique and a count in InfluxDB is exact: lost = sent − stored.
@@ -8,39 +9,65 @@
  * what the devices wrote to their sockets (best effort: losses are reported, not a failure).
  *
  * "Sustained" means a rate the pipeline keeps up with, so devices publish at an offered
- * rate, evenly paced, not as fast as acknowledgements allow: the broker acknowledges a
- * device before ingest has the reading, so a closed loop only measures how a backlog grows
- * inside the broker (and, with Aedes' in-memory persistence, how its cost per message grows
- * with it). The rate is found in two steps:
- * 1. search: short steps at offered rates rising by a quarter each, until a step where the
- *    pipeline falls behind (fewer than 95% acknowledged, or more than half a second's worth
- *    acknowledged but not yet stored when the step ends). Upward only: an overloaded Aedes
- *    stays slow afterwards (its mqemitter backlog grows without bound under overload), so
- *    any step after the first failure would measure the damage, not the rate;
- * 2. measurement: a fresh pipeline (new processes), the whole run at 80% of the highest rate
- *    that kept up, counted on its own. Short steps can miss a slow collapse, so a measurement
- *    whose acknowledgements fall below 90% of the offered rate for 2 s in a row, or whose
- *    acknowledged-but-unstored backlog exceeds 2 s of readings at two checks in a row, is
- *    stopped and repeated on fresh processes at three quarters of the rate (within a time
- *    budget of about two runs); the figure is the first run that holds its rate.
+ * rate, evenly paced, not as fast as acknowledgements allow: the broker acknowledges once a
+ * reading is in its log, before ingest has stored it, so a closed loop would only measure how
+ * fast the log grows. The rate is found in two steps:
+ * 1. search: short steps at an offered rate; a step *holds* when at least 95% of it is
+ *    acknowledged and no more than half a second's worth is acknowledged but not yet stored
+ *    when it ends. The rate doubles from the start rate until a step misses (or halves until
+ *    one holds, when the first misses), then the interval between the last rate held and the
+ *    first missed is bisected until it is under 5% of the rate held, or the step budget is
+ *    spent. Every step starts from a drained pipeline: after each one the bench waits (within
+ *    a bound) until everything acknowledged is stored and nothing is in flight. The edge holds
+ *    PUBACKs under overload (backpressure through TCP) instead of queueing in the broker, so
+ *    a drained pipeline is back where it started; one that does not drain within the bound
+ *    is replaced by fresh processes for the next step;
+ * 2. measurement: a fresh pipeline (new processes), the whole run at the highest rate that
+ *    held. Short steps can miss a slow collapse, so a measurement whose acknowledgements fall
+ *    below 90% of the offered rate for 2 s in a row, or whose acknowledged-but-unstored
+ *    backlog exceeds 2 s of readings at two checks in a row, is stopped and repeated on fresh
+ *    processes at three quarters of the rate (within a time budget of about two runs); the
+ *    figure is the first run that holds its rate.
  * The figure is stored readings over the time from the first publish to the last row
  * stored, so a backlog drained after the devices stop counts against it.
+ *
+ * CPU: the CPU time (user + system, all threads, from /proc/<pid>/stat) each process used
+ * during the measurement, divided by the readings stored: µs per stored reading for the
+ * broker (with its edge), ingest, the API, their sum (StreetLab's own processes; in the one-
+ * process topology the one process), InfluxDB and the load generator.
  */
 import type { BenchContext } from '../context.ts';
 import type { PublisherApi } from '../load/publisher.ts';
 import type { WorkerHandle } from '../runtime.ts';
-import { PUBLISHER_SCRIPT, cpuPercent, createDatabase, influxQuery, publisherDevices, round, sleep, startPipeline, type Pipeline, type Topology } from './shared.ts';
+import { CLOCK_TICKS_PER_S } from '../system.ts';
+import { PUBLISHER_SCRIPT, waitInfluxQuiet, createDatabase, influxQuery, publisherDevices, round, sleep, startPipeline, type Pipeline, type Topology } from './shared.ts';
 import type { HostStats } from '../sut/host.ts';
 
 export interface E2eSearch {
   /** First offered rate tried. */
   startPerS: number;
   stepSeconds: number;
+  /** The step budget: the search stops after this many steps, bracketed or not. */
   maxSteps: number;
 }
 
-/** Each search step offers this much more than the last. */
-const SEARCH_FACTOR = 1.25;
+/** Until the first miss the offered rate doubles each step (halves while nothing held). */
+const GROWTH_FACTOR = 2;
+/** Bisection stops when (first missed − last held) ÷ last held is below this. */
+const BISECT_GAP = 0.05;
+/** The search gives up shrinking below this rate. */
+const MIN_SEARCH_RATE = 100;
+/** A step holds with this share of its offered rate acknowledged… */
+const HOLD_ACK_FRACTION = 0.95;
+/** …and at most this many seconds of it (plus a constant for the batching) not yet stored at its end. */
+const HOLD_BACKLOG_SECONDS = 0.5;
+const HOLD_BACKLOG_SLACK = 5_000;
+/** How long after a step the bench waits for the pipeline to drain before replacing it. */
+const DRAIN_MIN_MS = 15_000;
+/** Each fleet of devices in a search writes its readings in a slot of its own (ts range). */
+const RIG_SLOT_MS = 600_000;
+/** Pipelines that may be replaced without a step to show for it (a warm-up that did not drain). */
+const MAX_EXTRA_RIGS = 2;
 
 export interface E2eOptions {
   qos: 0 | 1;
@@ -54,11 +81,29 @@ export interface E2eOptions {
 }
 
 export interface SearchStep {
+  phase: 'grow' | 'shrink' | 'bisect';
   offeredPerS: number;
   ackedPerS: number;
   /** Acknowledged but not yet stored when the step ended. */
   backlog: number;
   keptUp: boolean;
+  /** Seconds until everything acknowledged was stored (and nothing was in flight); undefined = not within the bound. */
+  drainSeconds: number | undefined;
+  /** Acknowledged − stored after the drain (0 unless readings went missing); undefined without a drain. */
+  lost: number | undefined;
+  /** This step ran on processes started for it (the first, or after a pipeline that did not drain). */
+  freshProcesses: boolean;
+}
+
+export interface SearchOutcome {
+  steps: SearchStep[];
+  /** Highest offered rate that held, and lowest that missed (undefined: none). */
+  held: number | undefined;
+  missed: number | undefined;
+  /** Why the search stopped. */
+  stoppedBy: 'bracketed' | 'step budget' | 'rate floor';
+  /** Trouble the search's pipelines reported: warnings and errors they logged, rejections, log write failures. */
+  problems: string[];
 }
 
 /** A measurement that could not hold its offered rate and was stopped. */
@@ -67,6 +112,21 @@ export interface E2eAttempt {
   heldSeconds: number;
   reason: string;
   ackedPerSecond: number[];
+}
+
+/**
+ * µs of CPU time per stored reading (or % of one core) by process. Services as processes:
+ * broker (with its edge), ingest, api; one process: lab. `streetlab` is StreetLab's own
+ * processes together (broker + ingest + api, or the one process).
+ */
+export interface CpuByProcess {
+  broker?: number;
+  ingest?: number;
+  api?: number;
+  lab?: number;
+  streetlab: number;
+  influxd: number;
+  loadGenerator: number;
 }
 
 export interface E2eResult {
@@ -88,20 +148,30 @@ export interface E2eResult {
   /** From the devices stopping to the last row stored. */
   drainSeconds: number;
   search: SearchStep[];
+  searchOutcome: SearchOutcome | undefined;
   /** Earlier measurements at higher rates that could not be held (most recent last). */
   attempts: E2eAttempt[];
   perSecond: number[];
-  cpuPercent: Record<string, number>;
+  cpuPercent: CpuByProcess;
   /** CPU time per stored reading, µs, by process: comparable across runs on a busy machine. */
-  cpuUsPerReading: Record<string, number>;
+  cpuUsPerReading: CpuByProcess;
+  /** CPU seconds used by each process over the measurement (the raw figures). */
+  cpuSeconds: CpuByProcess;
+  /** The broker's edge: messages received, readings accepted, rejections, log write failures. */
+  edge: HostStats['edge'];
   ingest: HostStats['ingest'];
   writer: HostStats['writer'];
+  /** What ingest had not yet stored when the count ended. */
+  backlog: HostStats['backlog'];
+  /** What each service logged at warn and above during the measurement's life. */
+  logs: Record<string, HostStats['logs']>;
+  /** Sums of the services' own metrics (edge group commits, ingest writes), by process. */
+  serviceMetrics: Record<string, HostStats['metrics']>;
   publisherErrors: string[];
 }
 
 const COUNT_QUIET_MS = 10_000;
 const COUNT_MAX_WAIT_MS = 180_000;
-const MEASURE_FRACTION = 0.8;
 /** A measurement stops when fewer than this share of the offered rate is acknowledged… */
 const ABORT_FRACTION = 0.9;
 /** …for this many consecutive seconds, and the next attempt offers this much of it. */
@@ -110,10 +180,11 @@ const BACKOFF_FACTOR = 0.75;
 const BACKLOG_CHECK_MS = 2_500;
 const BACKLOG_SECONDS = 2;
 
-/** Points stored in the reading measurements since `fromMs` (counted on `seq`, which every bench reading has). */
-async function countSince(url: string, database: string, fromMs: number): Promise<number> {
-  const body = (await influxQuery(url, database, 'SELECT count("seq") FROM "air", "traffic", "waste" WHERE time >= $from', {
+/** Points stored in the reading measurements with `fromMs` ≤ time < `toMs` (counted on `seq`, which every bench reading has). */
+async function countSince(url: string, database: string, fromMs: number, toMs = fromMs + 24 * 3_600_000): Promise<number> {
+  const body = (await influxQuery(url, database, 'SELECT count("seq") FROM "air", "traffic", "waste" WHERE time >= $from AND time < $to', {
     from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
   })) as { results: { series?: { values: [number, number][] }[] }[] };
   let total = 0;
   for (const series of body.results[0]?.series ?? []) total += series.values[0]?.[1] ?? 0;
@@ -156,35 +227,133 @@ async function startRig(ctx: BenchContext, options: E2eOptions, database: string
   return { pipeline, publisher };
 }
 
-/** Offers rising rates until the pipeline falls behind; returns the steps. */
-async function searchRate(ctx: BenchContext, options: E2eOptions, database: string, base: number): Promise<SearchStep[]> {
-  const { startPerS, stepSeconds, maxSteps } = options.search;
-  const { publisher } = await startRig(ctx, options, database);
-  const steps: SearchStep[] = [];
-  let offered = startPerS;
-  let ackedTotal = 0;
-  for (let step = 0; step < maxSteps; step += 1) {
-    const run = await publisher.call('run', {
-      durationMs: stepSeconds * 1000,
-      ratePerS: Math.round(offered),
-      warmupMs: 0,
-      drainTimeoutMs: 2_000,
-      ...(step === 0 ? { tsBaseMs: base } : {}),
-    });
-    ackedTotal += run.acked;
-    const stored = await countSince(ctx.influx.url, database, base);
-    const backlog = ackedTotal - stored;
-    const ackedPerS = Math.round(run.acked / (run.durationMs / 1000));
-    const keptUp = ackedPerS >= offered * 0.95 && backlog <= offered * 0.5 + 5_000;
-    steps.push({ offeredPerS: Math.round(offered), ackedPerS, backlog, keptUp });
-    ctx.log(`  search ${Math.round(offered).toLocaleString('en')}/s offered: ${ackedPerS.toLocaleString('en')}/s acknowledged, backlog ${backlog.toLocaleString('en')} → ${keptUp ? 'kept up' : 'fell behind'}`);
-    if (!keptUp) break;
-    offered *= SEARCH_FACTOR;
+/** The search's next offered rate, or undefined when it is done. */
+function nextRate(search: E2eSearch, held: number | undefined, missed: number | undefined, tried: number): { rate: number; phase: SearchStep['phase'] } | 'bracketed' | 'rate floor' {
+  if (tried === 0) return { rate: search.startPerS, phase: 'grow' };
+  if (missed === undefined) return { rate: Math.round(held! * GROWTH_FACTOR), phase: 'grow' };
+  if (held === undefined) {
+    const rate = Math.round(missed / GROWTH_FACTOR);
+    return rate < MIN_SEARCH_RATE ? 'rate floor' : { rate, phase: 'shrink' };
   }
-  return steps;
+  if ((missed - held) / held < BISECT_GAP) return 'bracketed';
+  return { rate: Math.round((held + missed) / 2), phase: 'bisect' };
 }
 
-type Measured = Omit<E2eResult, 'search' | 'attempts'>;
+/**
+ * Doubles the offered rate until a step misses, then bisects between the last rate held and
+ * the first missed. Each step starts from a drained pipeline; one that does not drain in time
+ * is replaced (each fleet writes its readings in a ts slot of its own, counted apart).
+ */
+async function searchRate(ctx: BenchContext, options: E2eOptions, database: string, base: number): Promise<SearchOutcome> {
+  const { stepSeconds, maxSteps } = options.search;
+  const steps: SearchStep[] = [];
+  let held: number | undefined;
+  let missed: number | undefined;
+  let stoppedBy: SearchOutcome['stoppedBy'] = 'step budget';
+  const drainBoundMs = Math.max(DRAIN_MIN_MS, stepSeconds * 4_000);
+  const problems: string[] = [];
+  let slot = 0;
+  let rigBase = base;
+  while (steps.length < maxSteps && slot < maxSteps + MAX_EXTRA_RIGS) {
+    const next = nextRate(options.search, held, missed, steps.length);
+    if (typeof next === 'string') {
+      stoppedBy = next;
+      break;
+    }
+    // One fleet of devices and one pipeline, for as long as the pipeline drains after each step.
+    rigBase = base + slot * RIG_SLOT_MS;
+    slot += 1;
+    const done = await ctx.scoped(async (c) => {
+      const { pipeline, publisher } = await startRig(c, options, database);
+      try {
+        return await onRig(publisher);
+      } finally {
+        for (const st of await pipeline.stats()) {
+          const l = st.logs;
+          if (l.errors + l.warnings > 0) problems.push(`${st.role} logged ${l.errors} error(s), ${l.warnings} warning(s): ${Object.entries(l.byMessage).map(([m, n]) => `${m} ×${n}`).join('; ')}`);
+          if (st.edge && st.edge.rejected > 0) problems.push(`the edge rejected ${st.edge.rejected}: ${JSON.stringify(st.edge.rejectedByReason)}`);
+          if (st.edge && st.edge.logFailures > 0) problems.push(`the edge's log refused ${st.edge.logFailures} writes`);
+          if (st.ingest && st.ingest.deadLettered > 0) problems.push(`ingest dead-lettered ${st.ingest.deadLettered}`);
+        }
+      }
+    });
+    if (done) break;
+  }
+  if (steps.length >= maxSteps && stoppedBy === 'step budget') {
+    const next = nextRate(options.search, held, missed, steps.length);
+    if (typeof next === 'string') stoppedBy = next;
+  }
+  for (const problem of problems) ctx.log(`  search: ${problem}`);
+  return { steps, held, missed, stoppedBy, problems };
+
+  /** Runs steps on one pipeline while it drains after each; true when the search is over. */
+  async function onRig(publisher: WorkerHandle<PublisherApi>): Promise<boolean> {
+    // Drained: every publish acknowledged (late acks count) and every acknowledged reading stored.
+    let ackedTotal = 0;
+    const drain = async (storedAtStart: number) => {
+      const drainStarted = performance.now();
+      let stored = storedAtStart;
+      let progress = await publisher.call('progress');
+      let drained = false;
+      while (performance.now() - drainStarted < drainBoundMs) {
+        if (progress.unacked === 0 && stored >= ackedTotal + progress.acked) {
+          drained = true;
+          break;
+        }
+        await sleep(200);
+        progress = await publisher.call('progress');
+        stored = await countSince(ctx.influx.url, database, rigBase, rigBase + RIG_SLOT_MS);
+      }
+      ackedTotal += progress.acked;
+      return { drained, stored, seconds: round((performance.now() - drainStarted) / 1000, 1) };
+    };
+    // Fresh processes warm up first (uncounted step at half the rate): a first step on cold
+    // processes measures the JIT compiling their hot paths, not the rate they sustain.
+    const first = nextRate(options.search, held, missed, steps.length);
+    if (typeof first !== 'string') {
+      const warmRate = Math.max(1, Math.round(first.rate / 2));
+      await publisher.call('run', { durationMs: Math.max(1_000, stepSeconds * 1000), ratePerS: warmRate, warmupMs: 0, drainTimeoutMs: 2_000, tsBaseMs: rigBase });
+      const warm = await drain(await countSince(ctx.influx.url, database, rigBase, rigBase + RIG_SLOT_MS));
+      ctx.log(`  search: fresh processes warmed up at ${warmRate.toLocaleString('en')}/s${warm.drained ? '' : ' (did not drain)'}`);
+      if (!warm.drained) return false;
+    }
+    for (let onThisRig = 0; steps.length < maxSteps; onThisRig += 1) {
+      const step = nextRate(options.search, held, missed, steps.length);
+      if (typeof step === 'string') {
+        stoppedBy = step;
+        return true;
+      }
+      const offered = step.rate;
+      const run = await publisher.call('run', {
+        durationMs: stepSeconds * 1000,
+        ratePerS: offered,
+        warmupMs: 0,
+        drainTimeoutMs: 2_000,
+      });
+      const ackedAtEnd = ackedTotal + run.acked;
+      const storedAtEnd = await countSince(ctx.influx.url, database, rigBase, rigBase + RIG_SLOT_MS);
+      const backlog = ackedAtEnd - storedAtEnd;
+      // Acknowledged while the step ran (not during its drain wait: late acks would flatter it).
+      const ackedPerS = run.steadyRatePerS;
+      const keptUp = ackedPerS >= offered * HOLD_ACK_FRACTION && backlog <= offered * HOLD_BACKLOG_SECONDS + HOLD_BACKLOG_SLACK;
+      if (keptUp) held = Math.max(held ?? 0, offered);
+      else missed = Math.min(missed ?? Number.POSITIVE_INFINITY, offered);
+
+      const { drained, stored, seconds } = await drain(storedAtEnd);
+      const drainSeconds = drained ? seconds : undefined;
+      const lost = drained ? ackedTotal - stored : undefined;
+      steps.push({ phase: step.phase, offeredPerS: offered, ackedPerS, backlog, keptUp, drainSeconds, lost, freshProcesses: onThisRig === 0 });
+      ctx.log(
+        `  search ${offered.toLocaleString('en')}/s offered (${step.phase}): ${ackedPerS.toLocaleString('en')}/s acknowledged, backlog ${backlog.toLocaleString('en')} → ${keptUp ? 'held' : 'missed'}; ` +
+          (drained ? `drained in ${drainSeconds} s${lost ? `, ${lost} LOST` : ''}` : `not drained within ${Math.round(drainBoundMs / 1000)} s: fresh processes for the next step`),
+      );
+      if (!drained) return false;
+    }
+    return true;
+  }
+}
+
+type Measured = Omit<E2eResult, 'search' | 'searchOutcome' | 'attempts'>;
 
 /**
  * Stops the run when acknowledged-but-not-stored readings exceed BACKLOG_SECONDS of the
@@ -215,16 +384,20 @@ async function measure(
   canAbort: boolean,
 ): Promise<Measured & { abortedAfterS: number | undefined; abortReason: string | undefined }> {
   const { pipeline, publisher } = await startRig(ctx, options, database);
+  // InfluxDB still compacting what the search (or an earlier run) wrote would be charged to this one.
+  await waitInfluxQuiet(ctx, 10_000);
   ctx.log(`e2e QoS ${options.qos} (${options.topology}): ${options.devices} devices, ${rate.toLocaleString('en')} readings/s offered, ${options.seconds} s`);
-  const load = { devices: publisher.pid };
+  const load = { loadGenerator: publisher.pid };
   const ticksBefore = pipeline.cpuTicks(load);
   const started = performance.now();
+  const warmupMs = Math.min(2_000, options.seconds * 200);
   const running = publisher.call('run', {
     durationMs: options.seconds * 1000,
     ratePerS: rate,
-    warmupMs: Math.min(2_000, options.seconds * 200),
+    warmupMs,
     tsBaseMs: base,
-    ...(canAbort ? { abortBelow: { fraction: ABORT_FRACTION, seconds: ABORT_SECONDS } } : {}),
+    // The warm-up seconds of fresh processes are not judged (they still count in the figure).
+    ...(canAbort ? { abortBelow: { fraction: ABORT_FRACTION, seconds: ABORT_SECONDS, fromSecond: Math.ceil(warmupMs / 1000) } } : {}),
   });
   // The broker may acknowledge on time while ingest falls behind: watch what is stored too.
   let done = false;
@@ -233,22 +406,32 @@ async function measure(
   done = true;
   await watching;
   const loadEnded = started + run.durationMs;
-  const sent = options.qos === 1 ? run.acked : run.issued;
   if (run.abortedAfterS !== undefined) {
     ctx.log(`  could not hold the rate (${run.abortReason}): stopped after ${run.abortedAfterS} s`);
   } else {
     ctx.log(`  devices stopped after ${(run.durationMs / 1000).toFixed(1)} s (+${(run.drainMs / 1000).toFixed(1)} s for outstanding acks); counting rows`);
   }
+  // Acknowledgements that came after the run's own drain wait count as sent too.
+  const progress = await publisher.call('progress');
+  const sent = options.qos === 1 ? Math.max(run.acked, progress.acked) : run.issued;
   // An aborted attempt is not counted: its processes are about to be replaced.
   const { stored, lastChange } =
     run.abortedAfterS === undefined ? await waitStored(ctx.influx.url, database, base, sent, COUNT_QUIET_MS) : { stored: 0, lastChange: performance.now() };
   const finished = lastChange;
   const ticksAfter = pipeline.cpuTicks(load);
-  const cpu = cpuPercent(ticksBefore, ticksAfter, finished - started);
-  const cpuUsPerReading: Record<string, number> = {};
-  for (const [role, ticks] of Object.entries(ticksAfter)) cpuUsPerReading[role] = round(((ticks - (ticksBefore[role] ?? ticks)) * 10_000) / Math.max(1, stored), 1);
+  const cpu = cpuByProcess(ticksBefore, ticksAfter, stored, finished - started);
   const stats = await pipeline.stats();
+  const brokerStats = stats.find((st) => st.edge !== undefined);
   const ingestStats = stats.find((st) => st.ingest !== undefined);
+  const logs: Record<string, HostStats['logs']> = {};
+  const serviceMetrics: Record<string, HostStats['metrics']> = {};
+  for (const st of stats) {
+    logs[st.role] = st.logs;
+    serviceMetrics[st.role] = st.metrics;
+  }
+  for (const [role, l] of Object.entries(logs)) {
+    if (l.errors + l.warnings > 0) ctx.log(`  ${role} logged ${l.errors} error(s), ${l.warnings} warning(s): ${Object.entries(l.byMessage).map(([m, n]) => `${m} ×${n}`).join('; ')}`);
+  }
   const elapsedS = (Math.max(finished, loadEnded) - started) / 1000;
   return {
     qos: options.qos,
@@ -265,35 +448,62 @@ async function measure(
     loadSeconds: round(run.durationMs / 1000, 1),
     drainSeconds: round(Math.max(0, finished - loadEnded) / 1000, 2),
     perSecond: run.perSecond,
-    cpuPercent: cpu,
-    cpuUsPerReading,
+    cpuPercent: cpu.percent,
+    cpuUsPerReading: cpu.usPerReading,
+    cpuSeconds: cpu.seconds,
+    edge: brokerStats?.edge,
     ingest: ingestStats?.ingest,
     writer: ingestStats?.writer,
+    backlog: ingestStats?.backlog,
+    logs,
+    serviceMetrics,
     publisherErrors: run.errors,
     abortedAfterS: run.abortedAfterS,
     abortReason: run.abortReason,
   };
 }
 
+/** Per-process CPU over a measurement: seconds, % of one core, and µs per stored reading. */
+function cpuByProcess(before: Record<string, number>, after: Record<string, number>, stored: number, ms: number): { seconds: CpuByProcess; percent: CpuByProcess; usPerReading: CpuByProcess } {
+  const seconds: Record<string, number> = {};
+  for (const [role, ticks] of Object.entries(after)) seconds[role] = (ticks - (before[role] ?? ticks)) / CLOCK_TICKS_PER_S;
+  // StreetLab's own processes: the one process, or broker + ingest + API.
+  const own = seconds.lab ?? ['broker', 'ingest', 'api'].reduce((sum, role) => sum + (seconds[role] ?? 0), 0);
+  const all: Record<string, number> = { ...seconds, streetlab: own };
+  const map = (f: (cpuSeconds: number) => number) => {
+    const out: Record<string, number> = {};
+    for (const role of ['broker', 'ingest', 'api', 'lab', 'streetlab', 'influxd', 'loadGenerator']) if (all[role] !== undefined) out[role] = f(all[role]);
+    return out as unknown as CpuByProcess;
+  };
+  return {
+    seconds: map((sec) => round(sec, 2)),
+    percent: map((sec) => Math.round((sec / (ms / 1000)) * 100)),
+    usPerReading: map((sec) => round((sec * 1e6) / Math.max(1, stored), 1)),
+  };
+}
+
 export async function runE2e(ctx: BenchContext, options: E2eOptions): Promise<E2eResult> {
   if (options.qos === 0 && !options.ratePerS) throw new Error('QoS 0 needs an offered rate (no acknowledgements to find one by)');
+  if ((options.search.maxSteps + MAX_EXTRA_RIGS) * RIG_SLOT_MS > 4 * 3_600_000) throw new Error('the search has more steps than ts slots');
   const database = `bench_e2e_${options.topology}_q${options.qos}`;
   await createDatabase(ctx, ctx.influx.url, database);
-  // Search readings from three hours ago, measured ones from two (each attempt ten minutes
-  // later than the last): inside ingest's accepted window, never in the future, countable apart.
+  // Search readings from six hours ago (each fleet ten minutes after the last), measured ones
+  // from two (each attempt ten minutes later than the last): inside the edge's accepted
+  // window, never in the future, countable apart.
   const hour = 3_600_000;
-  const searchBase = Math.floor((Date.now() - 3 * hour) / 1000) * 1000;
-  const measureBase = searchBase + hour;
+  const searchBase = Math.floor((Date.now() - 6 * hour) / 1000) * 1000;
+  const measureBase = searchBase + 4 * hour;
 
-  // ---- 1. search, on processes of its own
-  let search: SearchStep[] = [];
+  // ---- 1. search
+  let searchOutcome: SearchOutcome | undefined;
   let rate = options.ratePerS;
   const searched = rate === undefined;
   if (rate === undefined) {
-    search = await ctx.scoped((c) => searchRate(c, options, database, searchBase));
-    const kept = search.filter((st) => st.keptUp).map((st) => st.offeredPerS);
-    // Nothing kept up: start the measurement at half the first step.
-    rate = Math.round(kept.length > 0 ? Math.max(...kept) * MEASURE_FRACTION : options.search.startPerS / 2);
+    searchOutcome = await searchRate(ctx, options, database, searchBase);
+    const { held, missed, steps, stoppedBy } = searchOutcome;
+    // Nothing held: half the lowest rate tried.
+    rate = held ?? Math.max(1, Math.round(Math.min(options.search.startPerS, ...steps.map((st) => st.offeredPerS)) / 2));
+    ctx.log(`  search: ${held === undefined ? 'nothing held' : `held ${held.toLocaleString('en')}/s`}, ${missed === undefined ? 'nothing missed' : `missed ${missed.toLocaleString('en')}/s`} (${stoppedBy}, ${steps.length} steps) → measuring at ${rate.toLocaleString('en')}/s`);
   }
 
   // ---- 2. measurement, on fresh processes; a searched rate that cannot be held for the
@@ -306,7 +516,7 @@ export async function runE2e(ctx: BenchContext, options: E2eOptions): Promise<E2
     const result = await ctx.scoped((c) => measure(c, options, database, offered, measureBase + attempt * 600_000, canAbort));
     if (result.abortedAfterS === undefined) {
       const { abortedAfterS: _aborted, abortReason: _reason, ...measured } = result;
-      return { ...measured, search, attempts };
+      return { ...measured, search: searchOutcome?.steps ?? [], searchOutcome, attempts };
     }
     attempts.push({ offeredPerS: offered, heldSeconds: result.abortedAfterS, reason: result.abortReason ?? '', ackedPerSecond: result.perSecond });
     rate = Math.round(offered * BACKOFF_FACTOR);

@@ -1,8 +1,9 @@
 /**
  * Stage 4, live latency: publish → socket.io delivery at a steady rate (1,000 readings/s,
  * evenly paced on a 1 ms tick, QoS 1) with N dashboard clients each subscribed to every
- * reading, through the whole live path: broker → ingest (validation, live feed) → broker →
- * API live hub → socket.io.
+ * reading, through the whole live path: broker (the edge validates each reading and
+ * publishes the live feed, one `$lab/live/v1/batch` message per event-loop turn) → API live
+ * hub (subscribed as `svc:api`) → socket.io. Ingest runs too, draining the log into InfluxDB.
  *
  * The publisher writes the publish time (epoch µs) into each reading's `seq`; each client
  * subtracts it from its receive time. Publisher and clients are separate processes and use

@@ -8,7 +8,7 @@
  * (Node, the code) is reported separately and not spread over the devices.
  *
  * Open mode: the figure is what holding a connection costs. With authentication on, every
- * connect also verifies a scrypt hash (issue 3), which would turn this stage into a
+ * connect also verifies a scrypt hash (README, "Security"), which would turn this stage into a
  * measurement of password hashing at 10,000 devices.
  */
 import { buildRejectedTopic } from '../../contracts/index.ts';
@@ -16,7 +16,7 @@ import type { BenchContext } from '../context.ts';
 import type { IdleDevicesApi } from '../load/idle-devices.ts';
 import type { HostApi } from '../sut/host.ts';
 import { readOpenFilesLimit, readRssBytes } from '../system.ts';
-import { HOST_SCRIPT, deviceId, kindOf, round, sleep } from './shared.ts';
+import { HOST_SCRIPT, benchLogDir, deviceId, kindOf, round, sleep } from './shared.ts';
 
 export interface MemoryResult {
   devices: number;
@@ -57,7 +57,7 @@ export async function runMemory(ctx: BenchContext): Promise<MemoryResult> {
         `raise the limit (ulimit -n ${devices + FD_HEADROOM * 4}, or LimitNOFILE for a service) and run again`,
     );
   }
-  const started = await broker.call('start', { broker: { security: { mode: 'open' } } });
+  const started = await broker.call('start', { broker: { security: { mode: 'open' }, logDir: await benchLogDir(ctx) } });
   const url = new URL(started.mqttUrl!);
   await sleep(500);
   const baseline = await settledRss(broker, broker.pid);

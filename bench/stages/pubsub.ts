@@ -2,20 +2,25 @@
  * Stages 2 (broker ceiling) and 3 (peer): the same pub/sub workload against our broker and
  * against Mosquitto 2 — N publishers (one connection per device, QoS 1, a bounded window of
  * unacknowledged publishes each, precomputed 170-byte air readings) and one QoS 1 subscriber
- * to `lab/v1/#`, which is what the ingest worker is. Publishers and subscriber are separate
- * processes from the broker and from each other.
+ * to `lab/v1/#` (a monitor; `svc:monitor` in auth mode). Publishers and subscriber are
+ * separate processes from the broker and from each other.
+ *
+ * Our broker is built as `npm run broker` builds it, so it does more per message than
+ * Mosquitto: each publish is validated and appended to the durable log (fsynced with its
+ * group) before its PUBACK, besides being delivered to the subscriber. Mosquitto runs without
+ * persistence (mosquitto.ts).
  *
  * The figure is publishes acknowledged per second after warm-up; the subscriber must
  * receive every one of them (a broker that drops messages to go faster is caught).
  */
 import { randomBytes } from 'node:crypto';
-import { READING_SUBSCRIPTIONS, buildReadingTopic } from '../../contracts/index.ts';
+import { TOPIC_ROOT, buildReadingTopic } from '../../contracts/index.ts';
 import type { BenchContext } from '../context.ts';
 import type { DeviceConnectionSpec, PublisherApi } from '../load/publisher.ts';
 import { startMosquitto } from '../mosquitto.ts';
 import type { HostApi } from '../sut/host.ts';
 import type { Credentials } from '../sut/security.ts';
-import { BODIES, HOST_SCRIPT, PUBLISHER_SCRIPT, deviceId, publisherDevices, round, safeTicks, sleep } from './shared.ts';
+import { BODIES, HOST_SCRIPT, PUBLISHER_SCRIPT, benchLogDir, deviceId, publisherDevices, round, safeTicks, sleep } from './shared.ts';
 
 export type BrokerVariant = 'ours-open' | 'ours-auth' | 'mosquitto-open' | 'mosquitto-auth';
 
@@ -57,15 +62,18 @@ export async function runPubSub(ctx: BenchContext, options: PubSubOptions): Prom
   if (variant.startsWith('ours')) {
     const wantAuth = variant === 'ours-auth';
     if (wantAuth && ctx.security.mode !== 'auth') throw new Error('ours-auth asked for without auth available');
+    // Our broker as `npm run broker` builds it: every publish goes through the edge
+    // (validated, appended to the log, fsynced with its group) before its PUBACK.
+    const logDir = await benchLogDir(ctx);
     const broker = await ctx.fork<HostApi>(HOST_SCRIPT, { name: `broker-${variant}` });
-    const started = await broker.call('start', { broker: { security: wantAuth ? ctx.security.plan : { mode: 'open' } } });
+    const started = await broker.call('start', { broker: { security: wantAuth ? ctx.security.plan : { mode: 'open' }, logDir } });
     const url = new URL(started.mqttUrl!);
     host = url.hostname;
     port = Number(url.port);
     brokerPid = broker.pid;
     devices = publisherDevices(ctx, options.publishers, true, wantAuth);
-    // The subscriber to lab/v1/# is what ingest is, so it connects as ingest.
-    subscriber = wantAuth ? ctx.security.services.ingest : undefined;
+    // A service allowed to read lab/v1/#: svc:monitor (ingest reads the log, not the broker).
+    subscriber = wantAuth ? ctx.security.services.monitor : undefined;
     if (wantAuth && !subscriber) throw new Error('auth is on but there are no service credentials for the lab/v1/# subscriber');
     security = wantAuth ? 'auth + ACL' : 'open';
   } else {
@@ -99,7 +107,7 @@ export async function runPubSub(ctx: BenchContext, options: PubSubOptions): Prom
     clientId: subscriber?.username ?? SUBSCRIBER_ID,
     username: subscriber?.username,
     password: subscriber?.password,
-    topic: READING_SUBSCRIPTIONS[0]!,
+    topic: `${TOPIC_ROOT}/#`,
     qos: 1,
   });
 

@@ -16,7 +16,7 @@ import { percentileOf } from '../histogram.ts';
 import type { InfluxWriterApi } from '../load/influx-writer.ts';
 import { seedPoints } from '../profiles.ts';
 import type { HostApi } from '../sut/host.ts';
-import { HOST_SCRIPT, influxQuery, round, safeTicks, sleep } from './shared.ts';
+import { HOST_SCRIPT, benchLogDir, influxQuery, round, safeTicks, sleep } from './shared.ts';
 
 export type QueryPath = 'api' | 'influxql';
 
@@ -128,7 +128,8 @@ export async function runQueries(ctx: BenchContext): Promise<QueriesResult> {
 
   // ---- the API, if it can answer these queries
   const api = await ctx.fork<HostApi>(HOST_SCRIPT, { name: 'api-queries' });
-  const started = await api.call('start', { broker: { security: { mode: 'open' } }, api: { influx: { url: server.url, database: DATABASE } } });
+  // An open broker beside it for the live hub (no reading flows; the queries go to InfluxDB).
+  const started = await api.call('start', { broker: { security: { mode: 'open' }, logDir: await benchLogDir(ctx) }, api: { influx: { url: server.url, database: DATABASE } } });
   const apiUrl = started.apiUrl!;
 
   const dayFrom = new Date(endMs + intervalMs - 86_400_000).toISOString();

@@ -71,6 +71,20 @@ export async function createDatabase(ctx: BenchContext, url: string, database: s
 
 // ---------------------------------------------------------------- the pipeline
 
+/**
+ * A log directory for a broker's edge, owned by the bench: its processes are stopped, not
+ * closed, so nothing else would remove it.
+ */
+export async function benchLogDir(ctx: BenchContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'streetlab-bench-log-'));
+  ctx.trackDir(dir, true);
+  ctx.scope.defer(async () => {
+    await removeDir(dir);
+    ctx.trackDir(dir, false);
+  });
+  return dir;
+}
+
 export type Topology = 'split' | 'lab';
 
 export interface Pipeline {
@@ -78,8 +92,8 @@ export interface Pipeline {
   apiUrl: string | undefined;
   brokerPid: number;
   hosts: WorkerHandle<HostApi>[];
-  /** Stats of each host that answers within a few seconds. */
-  stats(): Promise<HostStats[]>;
+  /** Stats of each host that answers within a few seconds, with its role (broker, ingest, api, lab). */
+  stats(): Promise<(HostStats & { role: string })[]>;
   /** CPU time (ticks) each process has used so far, by role; `extra` adds load generators. */
   cpuTicks(extra?: Record<string, number>): Record<string, number>;
 }
@@ -91,20 +105,15 @@ export interface Pipeline {
 export async function startPipeline(ctx: BenchContext, options: { topology: Topology; database: string; api: boolean }): Promise<Pipeline> {
   const influx = { url: ctx.influx.url, database: options.database };
   const { services } = ctx.security;
-  const broker: HostConfig['broker'] = { security: ctx.security.plan };
-  // Ingest's durable spool, in a directory the bench owns: its processes are stopped, not
-  // closed, so nothing else would remove it.
-  const spoolDir = await mkdtemp(join(tmpdir(), 'streetlab-bench-spool-'));
-  ctx.trackDir(spoolDir, true);
-  ctx.scope.defer(async () => {
-    await removeDir(spoolDir);
-    ctx.trackDir(spoolDir, false);
-  });
-  const ingest = (mqttUrl?: string): NonNullable<HostConfig['ingest']> => ({ mqttUrl, influx, credentials: services.ingest, clientId: 'streetlab-ingest', spoolDir });
+  // The edge's log, shared by the broker (appends, fsyncs, acknowledges) and ingest (drains
+  // it into InfluxDB): DATA_DIR/log of `npm run broker` and `npm run ingest`.
+  const logDir = await benchLogDir(ctx);
+  const broker: HostConfig['broker'] = { security: ctx.security.plan, logDir };
+  const ingest: HostConfig['ingest'] = { logDir, influx };
   const api = (mqttUrl?: string): NonNullable<HostConfig['api']> => ({ mqttUrl, influx, credentials: services.api });
 
   const startHost = async (name: string, config: HostConfig) => {
-    const host = await ctx.fork<HostApi>(HOST_SCRIPT, { name });
+    const host = await ctx.fork<HostApi>(HOST_SCRIPT, { name, nodeFlags: sutNodeFlags() });
     const started = await host.call('start', config);
     return { host, started };
   };
@@ -115,7 +124,7 @@ export async function startPipeline(ctx: BenchContext, options: { topology: Topo
   let apiUrl: string | undefined;
   let brokerPid: number;
   if (options.topology === 'lab') {
-    const { host, started } = await startHost('lab', { broker, ingest: ingest(), ...(options.api ? { api: api() } : {}) });
+    const { host, started } = await startHost('lab', { broker, ingest, ...(options.api ? { api: api() } : {}) });
     hosts.push(host);
     roles.lab = host.pid;
     mqttUrl = started.mqttUrl!;
@@ -127,7 +136,7 @@ export async function startPipeline(ctx: BenchContext, options: { topology: Topo
     roles.broker = b.host.pid;
     mqttUrl = b.started.mqttUrl!;
     brokerPid = b.host.pid;
-    const i = await startHost('ingest', { ingest: ingest(mqttUrl) });
+    const i = await startHost('ingest', { ingest });
     hosts.push(i.host);
     roles.ingest = i.host.pid;
     if (options.api) {
@@ -144,8 +153,15 @@ export async function startPipeline(ctx: BenchContext, options: { topology: Topo
     brokerPid,
     hosts,
     async stats() {
-      const answers = await Promise.all(hosts.map((h) => h.call('stats', undefined, 10_000).catch(() => undefined)));
-      return answers.filter((a): a is HostStats => a !== undefined);
+      const answers = await Promise.all(
+        hosts.map((h) =>
+          h.call('stats', undefined, 10_000).then(
+            (st) => ({ ...st, role: h.name }),
+            () => undefined,
+          ),
+        ),
+      );
+      return answers.filter((a): a is HostStats & { role: string } => a !== undefined);
     },
     cpuTicks(extra = {}) {
       const ticks: Record<string, number> = {};
@@ -154,6 +170,33 @@ export async function startPipeline(ctx: BenchContext, options: { topology: Topo
       return ticks;
     },
   };
+}
+
+/**
+ * Extra node flags for the pipeline's service processes, from BENCH_SUT_NODE_ARGS (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`: a CPU profile of each service, written when its
+ * process ends with the stage).
+ */
+export function sutNodeFlags(): string[] {
+  return (process.env.BENCH_SUT_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
+/**
+ * Waits (up to `maxMs`) until InfluxDB uses less than a tenth of a core over half a second:
+ * compactions of what an earlier run wrote would otherwise be charged to the next one.
+ */
+export async function waitInfluxQuiet(ctx: BenchContext, maxMs: number): Promise<number> {
+  const pid = ctx.influx.pid;
+  const started = performance.now();
+  if (pid === undefined) return 0;
+  let ticks = safeTicks(pid);
+  while (performance.now() - started < maxMs) {
+    await sleep(500);
+    const now = safeTicks(pid);
+    if (now - ticks < 5) break;
+    ticks = now;
+  }
+  return Math.round(performance.now() - started);
 }
 
 export function safeTicks(pid: number): number {

@@ -7,12 +7,14 @@
  * expects, the bench measures the broker in open mode and says so in its output — it never
  * pretends to have measured authentication.
  *
- * The places to adjust when those modules settle: `registerDevices` and `buildBrokerPolicy`.
+ * The places to adjust when those modules change: `registerDevices` and `buildBrokerSecurity`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BrokerPolicy } from '../../broker/broker.ts';
+import type { Edge } from '../../broker/edge.ts';
+import type { RegistryTags } from '../../common/influx-schema.ts';
 import type { ReadingKind } from '../../contracts/index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -35,8 +37,12 @@ export interface SecuritySetup {
   plan: BrokerSecurityPlan;
   /** Credentials per device id (empty in open mode). */
   devices: Map<string, Credentials>;
-  /** Credentials of the internal services: ingest (also the bench's `lab/v1/#` subscriber) and the API's live hub. */
-  services: { ingest?: Credentials | undefined; api?: Credentials | undefined };
+  /**
+   * Credentials of the internal services: the API's live hub (`svc:api`, reads the live feed),
+   * and `svc:monitor` (may read `lab/v1/#`: the brokers stage's subscriber). Ingest reads the
+   * log, not the broker, and needs none.
+   */
+  services: { api?: Credentials | undefined; monitor?: Credentials | undefined };
 }
 
 export interface DeviceSpec {
@@ -105,7 +111,7 @@ export async function registerDevices(
   const serviceToken = generateToken() as string;
   return {
     devices: credentials,
-    services: { ingest: derive(serviceToken, 'ingest') as Credentials, api: derive(serviceToken, 'api') as Credentials },
+    services: { api: derive(serviceToken, 'api') as Credentials, monitor: derive(serviceToken, 'monitor') as Credentials },
     serviceToken,
   };
 }
@@ -124,7 +130,9 @@ export async function prepareSecurity(want: 'auth' | 'open', workDir: string, de
     const wired = await registerDevices(registryFile, devices);
     const plan: BrokerSecurityPlan = { mode: 'auth', registryFile, serviceToken: wired.serviceToken };
     // Fail here, not in the middle of a stage, if the policy cannot be built.
-    await buildBrokerPolicy(plan);
+    const probe = await buildBrokerSecurity(plan);
+    probe?.policyFor(undefined).close?.();
+    await probe?.close();
     return {
       mode: 'auth',
       detail:
@@ -142,17 +150,38 @@ export async function prepareSecurity(want: 'auth' | 'open', workDir: string, de
   }
 }
 
-/** Builds the broker policy inside the broker's process. */
-export async function buildBrokerPolicy(plan: BrokerSecurityPlan): Promise<BrokerPolicy | undefined> {
+/**
+ * What the broker host gets, in broker/main.ts's order: the registry first (its tags go into
+ * every line the edge writes), then the policy around the edge.
+ */
+export interface BrokerSecurity {
+  lookupTags: (deviceId: string) => RegistryTags | undefined;
+  /** `createBrokerPolicy({ registry, serviceToken, edge, … })`. */
+  policyFor(edge: Edge | undefined): BrokerPolicy;
+  close(): Promise<void>;
+}
+
+/** Opens the registry inside the broker's process; undefined in open mode (`createBroker({ edge })` makes the open policy itself). */
+export async function buildBrokerSecurity(plan: BrokerSecurityPlan): Promise<BrokerSecurity | undefined> {
   if (plan.mode === 'open') return undefined;
   const module = (await import(pathToFileURL(AUTH_MODULE).href)) as AnyModule;
   const factory = findExport(module, /^create\w*(Policy|Auth)\w*$/);
   if (!factory) throw new Error(`broker/auth.ts exports no create…Policy factory (exports: ${Object.keys(module).join(', ')})`);
   const { registry } = await openRegistry(plan.registryFile);
-  // rateLimit off: the bench's devices publish hundreds of readings a second each, where a
-  // real device sends one every few seconds (the policy's default limit is 10/s); every other
-  // check — credentials at connect, the topic ACL on every publish and subscribe — stays on.
-  const policy = (await factory({ registry, serviceToken: plan.serviceToken, rateLimit: false })) as Partial<BrokerPolicy> | undefined;
-  if (!policy || typeof policy.authenticate !== 'function') throw new Error('the policy factory returned no authenticate hook');
-  return policy as BrokerPolicy;
+  const tagsOf = registry.tagsOf;
+  return {
+    lookupTags: typeof tagsOf === 'function' ? (deviceId) => tagsOf.call(registry, deviceId) as RegistryTags | undefined : () => undefined,
+    policyFor(edge) {
+      // rateLimit off: the bench's devices publish hundreds of readings a second each, where a
+      // real device sends one every few seconds (the policy's default is 10/s, and over it a
+      // device is throttled); every other check — credentials at connect, the topic ACL on
+      // every publish and subscribe — stays on.
+      const policy = factory({ registry, serviceToken: plan.serviceToken, edge, rateLimit: false }) as Partial<BrokerPolicy> | undefined;
+      if (!policy || typeof policy.authenticate !== 'function') throw new Error('the policy factory returned no authenticate hook');
+      return policy as BrokerPolicy;
+    },
+    close: async () => {
+      await registry.close?.();
+    },
+  };
 }

@@ -50,7 +50,7 @@ describe('npm run bench (smoke profile)', () => {
     const report = JSON.parse(await readFile(out, 'utf8')) as BenchReport;
     expect(report.profile).toBe('smoke');
     for (const [name, stage] of Object.entries(report.stages)) expect(stage.ok, `stage ${name}: ${stage.error}`).toBe(true);
-    expect(Object.keys(report.stages).sort()).toEqual(['brokers', 'e2e', 'influx-ceiling', 'latency', 'memory', 'queries']);
+    expect(Object.keys(report.stages).sort()).toEqual(['brokers', 'conformance', 'e2e', 'influx-ceiling', 'latency', 'memory', 'queries']);
 
     for (const key of FIGURE_KEYS) {
       const figure = report.figures[key];
