@@ -24,6 +24,11 @@ export function registerBrokerMetrics(registry: MetricsRegistry, broker: Broker,
     help: 'Connections closed on arrival because too many were pending (a counter read at scrape time).',
     collect: () => broker.securityStats().guard.pending_limit ?? 0,
   });
+  registry.gauge({
+    name: 'streetlab_broker_protocol_violations',
+    help: 'Connections the strict MQTT front door closed (or answered with a CONNACK error), by reason (a counter read at scrape time).',
+    collect: () => Object.entries(broker.securityStats().guard).map(([reason, value]) => ({ labels: { reason }, value })),
+  });
   if (persistence) {
     registry.gauge({ name: 'streetlab_broker_persistence_journal_bytes', help: 'Bytes of the persistence journal on disk.', collect: () => persistence.stats().journalBytes });
     registry.gauge({ name: 'streetlab_broker_persistence_queued_messages', help: 'QoS 1/2 messages queued for persistent sessions (approximate).', collect: () => persistence.stats().queuedMessages });

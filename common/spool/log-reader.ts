@@ -197,7 +197,11 @@ export async function openLogReader(options: LogReaderOptions): Promise<LogReade
           problem = 'record count mismatch';
           break;
         }
-        if (records.length > 0 && records.length + count > maxRecords) return finish();
+        if (records.length > 0 && records.length + count > maxRecords) {
+          // This frame starts the next batch: the cursor stops at its start.
+          cursor = { segment: cursor.segment, offset: cursor.offset + at };
+          return finish();
+        }
         if (records.length === 0) oldestAtMs = buffer.readDoubleBE(at + 16);
         for (const record of frameRecords) records.push(record);
         bytes += length;
@@ -218,6 +222,13 @@ export async function openLogReader(options: LogReaderOptions): Promise<LogReade
         // is what a crash cut short, never acknowledged; go on with the next segment.
         rescan();
         if (cursor.segment === newestId()) break;
+        // A newer segment exists, so this one is final — but the size read above may be from
+        // before its last write finished (the writer writes, syncs, then rotates). Look again
+        // now that the newer segment is seen: a grown file means the frame was mid-write.
+        if ((await file.stat()).size > size) {
+          if (at > 0 || records.length > 0) break;
+          continue;
+        }
         options.onCorruptFrame?.({ segment: cursor.segment, offset: cursor.offset, reason: problem });
         if (!advanceSegment()) break;
         continue;

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type Broker } from '../../broker/broker.ts';
 import { createEdge, type Edge } from '../../broker/edge.ts';
 import type { GuardViolationReason } from '../../broker/mqtt-conformance.ts';
-import { tempDir } from '../helpers/processes.ts';
+import { createMetricsRegistry } from '../../common/metrics.ts';
+import { registerBrokerMetrics } from '../../broker/metrics.ts';
+import { readMetricText, tempDir } from '../helpers/processes.ts';
 import { eventually } from '../helpers/stack.ts';
 
 let broker: Broker;
@@ -181,6 +183,15 @@ describe('the strict MQTT 3.1.1 front door', () => {
     const marker = `conformance/after/${seen.length}`;
     await observer.publishAsync(marker, 'ok', { qos: 1 });
     await eventually(() => (seen.includes(marker) ? true : undefined), 2_000, 'the observer’s own message');
+  });
+
+  it('exposes the violations by reason in the broker metrics', async () => {
+    const metrics = createMetricsRegistry();
+    registerBrokerMetrics(metrics, broker);
+    const text = await metrics.render();
+    const expected = CASES.filter((c) => c.reason === 'PROTOCOL_VERSION').length;
+    expect(readMetricText(text, 'streetlab_broker_protocol_violations', { reason: 'PROTOCOL_VERSION' })).toBeGreaterThanOrEqual(expected);
+    expect(readMetricText(text, 'streetlab_broker_protocol_violations', { reason: 'STRING_INVALID' })).toBeGreaterThanOrEqual(10);
   });
 
   it('lets well-formed traffic through: MQTT 3.1 and 3.1.1 CONNECTs, a will, credentials, every packet type a client sends', async () => {

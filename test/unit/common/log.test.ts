@@ -78,6 +78,33 @@ describe('the reading log', () => {
     expect(await readAll(second)).toEqual(['r10', 'r11', 'r12', 'r13', 'r14']);
   });
 
+  it('splits a backlog of many frames into batches of at most the records asked for, each frame once', async () => {
+    const dir = await tempDir();
+    const log = await writer(dir);
+    const expected: string[] = [];
+    for (let group = 0; group < 100; group += 1) {
+      for (let i = 0; i < 7; i += 1) {
+        expected.push(`g${group}r${i}`);
+        log.append(`g${group}r${i}`);
+      }
+      await log.commit();
+    }
+    const r = await reader(dir);
+    const got: string[] = [];
+    const sizes: number[] = [];
+    for (;;) {
+      const batch = await r.nextBatch(20, 1024 * 1024, 0);
+      if (!batch) break;
+      sizes.push(batch.records.length);
+      got.push(...batch.records);
+      await r.acknowledge(batch);
+      if (got.length > expected.length) break;
+    }
+    expect(got).toEqual(expected);
+    // Whole frames of 7: at most 20 records, so 14 per batch.
+    expect(Math.max(...sizes)).toBe(14);
+  });
+
   it('waits for a frame still being written in the newest segment, then reads it whole', async () => {
     const dir = await tempDir();
     const log = await writer(dir);
@@ -141,6 +168,41 @@ describe('the reading log', () => {
     expect(checkpoint).toEqual(r.checkpoint());
     expect(checkpoint!.segment).toBe(log.committedEnd().segment);
     expect(r.backlog().bytes).toBe(0);
+  });
+
+  it('reads everything, in order, while the writer writes and rotates segments under it', async () => {
+    const dir = await tempDir();
+    // Tiny segments: a rotation every few groups, so the reader often meets a frame still
+    // being written just before the writer moves on to the next segment.
+    const log = await writer(dir, 32 * 1024);
+    const damaged: string[] = [];
+    const r = await openLogReader({ dir, consumer: 'ingest', pollIntervalMs: 1, onCorruptFrame: (info) => damaged.push(info.reason) });
+    open.push(r);
+    const expected: string[] = [];
+    const got: string[] = [];
+    let writing = true;
+    const reading = (async () => {
+      while (writing || got.length < expected.length) {
+        const batch = await r.nextBatch(500, 64 * 1024, 5);
+        if (!batch) continue;
+        got.push(...batch.records);
+        await r.acknowledge(batch);
+      }
+    })();
+    for (let group = 0; group < 400; group += 1) {
+      for (let i = 0; i < 1 + (group % 80); i += 1) {
+        const record = `air,device=d${group % 7},site=${'s'.repeat(150)} v=${group}.${i} ${1_000_000 + group * 100 + i}`;
+        expected.push(record);
+        log.append(record);
+      }
+      if (group % 3 === 0) await log.commit();
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    await log.commit();
+    writing = false;
+    await reading;
+    expect(damaged).toEqual([]);
+    expect(got).toEqual(expected);
   });
 
   it('wakes a waiting reader as soon as it is told of a commit', async () => {
