@@ -18,7 +18,13 @@ COPY broker ./broker
 COPY ingest ./ingest
 COPY api ./api
 COPY simulators ./simulators
+COPY tsconfig.json ./
 COPY --from=build /app/dist/dashboard ./dist/dashboard
+# The services' state: device registry, the reading log the broker writes and ingest drains,
+# MQTT sessions. docker-compose.yml mounts the streetlab-data volume here; a new named volume
+# takes this directory's owner, so the services, running as node, can write to it.
+RUN mkdir -p /data && chown node:node /data
+ENV DATA_DIR=/data
 USER node
 # Services run TypeScript directly through tsx (a runtime dependency).
 ENTRYPOINT ["node", "--import", "tsx"]

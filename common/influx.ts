@@ -4,7 +4,7 @@
  * (v1 `/write`, `/query`), 2.7+ (v2 write API, v1-compatible `/query` through DBRP) and 3.x.
  *
  * Every query takes bound parameters (`$name` in the text, values in `params`): InfluxQL
- * injection through concatenated strings is real (see FIELD-NOTES). Identifiers cannot be
+ * injection through concatenated strings is real (docs/measurements.md). Identifiers cannot be
  * bound, so callers allow-list them; `quoteIdentifier` exists for the allow-listed ones.
  */
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';

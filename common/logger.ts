@@ -15,7 +15,7 @@ export const REDACTED_PATHS = [
   'config.INFLUX_TOKEN',
   'config.INFLUX_PASSWORD',
   'config.ADMIN_TOKEN',
-  // Device secrets, API keys, service credentials and their hashes (issue 3).
+  // Device secrets, API keys, service credentials and their hashes (README, "Security").
   'config.SERVICE_TOKEN',
   'config.MQTT_PASSWORD',
   'authorization',

@@ -48,7 +48,8 @@ export const EAQI_STATIONS = ['traffic', 'background'] as const;
 export type EaqiStation = (typeof EAQI_STATIONS)[number];
 
 /**
- * The EEA six-band table (good … extremely poor) with the limits of issue 5. The EEA has
+ * The EEA six-band table (good … extremely poor), upper limits in µg/m³ as the README's
+ * EAQI section and the dashboard use them. The EEA has
  * revised its bands over time; a revision becomes a new entry with a new version.
  */
 export const EAQI_TABLE_EEA_6BAND: EaqiTable = {

@@ -26,7 +26,8 @@ function credentialsProvider(config: SimulatorConfig, registered: Map<string, st
   return (clientId) => {
     const issued = registered.get(clientId);
     if (issued !== undefined) return { username: clientId, password: issued };
-    // Object.hasOwn: a client id like `__proto__` must not find a secret (FIELD-NOTES).
+    // Object.hasOwn: a client id like `__proto__` or `toString` must not find an inherited
+    // property of the object in place of a secret.
     if (secrets && Object.hasOwn(secrets, clientId)) return { username: clientId, password: secrets[clientId]! };
     if (config.username !== undefined) return { username: config.username, password: config.password ?? '' };
     return undefined;

@@ -29,7 +29,7 @@ export interface PlannedDevice extends DeviceSpec {
   password?: string;
 }
 
-/** The largest fleet one process is meant to run (issue 7: up to 20,000 devices). */
+/** The largest fleet one process is meant to run (README, "Simulators": up to 20,000 devices). */
 export const MAX_FLEET_DEVICES = 20_000;
 
 export function isDeviceCounts(devices: DeviceCounts | readonly FleetDeviceInput[]): devices is DeviceCounts {

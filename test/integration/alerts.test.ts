@@ -1,6 +1,7 @@
 /**
- * Issue 8's alerts end to end with real parts: the secured lab (InfluxDB, broker, ingest, API),
- * devices publishing over MQTT, a socket.io client, and a local HTTP server as the webhook.
+ * Alerts (README, "Alerts and scheduled jobs") end to end with real parts: the secured lab
+ * (InfluxDB, broker, ingest, API), devices publishing over MQTT, a socket.io client, and a
+ * local HTTP server as the webhook.
  * Time is the engine's injected clock (moved by hand) and the time-triggered jobs run through
  * the scheduler's trigger, exactly as their cron tick runs them.
  */

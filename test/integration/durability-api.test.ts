@@ -1,8 +1,8 @@
 /**
- * Issue 4, the API's part, with broker, ingest and API as separate processes: a live client
- * that loses the API (restart) reconnects, subscribes again and back-fills from REST what it
- * missed (the protocol in docs/durability.md), so what it has at the end is every reading the
- * broker acknowledged. Also: `/readyz` says 503 while the broker is unreachable, and
+ * The delivery guarantee (docs/durability.md), the API's part, with broker, ingest and API as
+ * separate processes: a live client that loses the API (restart) reconnects, subscribes again
+ * and back-fills from REST what it missed (the protocol in docs/durability.md), so what it
+ * has at the end is every reading the broker acknowledged. Also: `/readyz` says 503 while the broker is unreachable, and
  * `/metrics` shows the socket.io clients.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,12 +1,15 @@
 /**
- * Issue 4's guarantee under fault injection, with the services as separate processes and a
- * real InfluxDB: a reading the broker acknowledged at QoS 1 is stored exactly once through
- * an InfluxDB outage, an ingest crash (SIGKILL), a broker crash while ingest is down, and
- * SIGTERM of each service during load.
+ * The delivery guarantee (docs/durability.md) under fault injection, with the services as
+ * separate processes and a real InfluxDB: a reading the broker acknowledged at QoS 1 is
+ * stored exactly once through an InfluxDB outage, an ingest crash (SIGKILL), a broker crash
+ * while ingest is down, and SIGTERM of each service during load.
  *
  * Each test drives a steady QoS 1 load of unique readings (device, ts, seq), injects its
- * fault, waits for recovery, and counts in InfluxDB: stored = acknowledged, no reading twice.
- * It prints its figures: sent, stored, lost, duplicated, recovery seconds, peak log backlog.
+ * fault, waits for recovery, and counts in InfluxDB: stored = acknowledged, no reading twice,
+ * with readings acknowledged both before the fault and after it. It prints its figures: sent,
+ * stored, lost, duplicated, recovery seconds, peak log backlog. How many readings a second
+ * get through, and how fast recovery is, depend on the machine and are printed, not
+ * asserted: the benchmark measures speed.
  *
  * DURABILITY_OUTAGE_S sets the InfluxDB outage (default 60 s, as the guarantee states).
  * DURABILITY_RATE sets the load (default 400 readings/s).
@@ -65,6 +68,18 @@ interface Figures {
   recoverySeconds: number;
   peakLogBacklogBytes: number;
   unacknowledged: number;
+  /** Acknowledged when the fault began, and after it was over. */
+  ackedBeforeFault: number;
+  ackedAfterFault: number;
+}
+
+/** Stored = acknowledged, once each, and the fault hit a running stream that went on after it. */
+function expectStoredExactlyOnce(figures: Figures): void {
+  expect(figures.lost).toBe(0);
+  expect(figures.duplicated).toBe(0);
+  expect(figures.stored).toBe(figures.sent);
+  expect(figures.ackedBeforeFault).toBeGreaterThan(0);
+  expect(figures.ackedAfterFault).toBeGreaterThan(0);
 }
 
 /**
@@ -78,6 +93,7 @@ async function underLoad(name: string, prefix: string, fault: (load: Load) => Pr
   let result: LoadResult | undefined;
   try {
     await sleep(2_000);
+    const ackedBeforeFault = load.acked();
     await fault(load);
     const atFaultEnd = load.snapshot();
     const recoveryStarted = Date.now();
@@ -102,6 +118,8 @@ async function underLoad(name: string, prefix: string, fault: (load: Load) => Pr
       recoverySeconds: Math.round(recoverySeconds * 10) / 10,
       peakLogBacklogBytes: peak.peak(),
       unacknowledged: result.unacked,
+      ackedBeforeFault,
+      ackedAfterFault: result.ackedCount - atFaultEnd.ackedCount,
     };
     console.log(`[durability] ${name}: ${JSON.stringify(figures)}${counted.missing.length > 0 ? ` missing e.g. ${counted.missing.join(', ')}` : ''}`);
     return figures;
@@ -114,20 +132,31 @@ async function underLoad(name: string, prefix: string, fault: (load: Load) => Pr
 describe('a reading the broker acknowledged at QoS 1 is stored exactly once', () => {
   it(`through an InfluxDB outage of ${OUTAGE_S} s during steady load`, { timeout: 120_000 + OUTAGE_S * 1_000 }, async () => {
     const ingest = pipeline.ingest!;
-    const figures = await underLoad(`InfluxDB down ${OUTAGE_S} s`, 'dur-influx', async () => {
+    const outage = { ackedAtStart: 0, ackedMidway: 0, ackedAtEnd: 0, backlogAtEnd: 0 };
+    const figures = await underLoad(`InfluxDB down ${OUTAGE_S} s`, 'dur-influx', async (load) => {
       await influxServer.stop();
+      outage.ackedAtStart = load.acked();
       await sleep(1_500);
-      // Ingest reports itself not ready while InfluxDB is unreachable, and keeps acknowledging.
+      // Ingest reports itself not ready while InfluxDB is unreachable, and the edge keeps acknowledging.
       const ready = await fetch(`${ingest.opsUrl}/readyz`);
       expect(ready.status).toBe(503);
-      await sleep(OUTAGE_S * 1_000 - 1_500);
+      const rest = Math.max(0, OUTAGE_S * 1_000 - 1_500);
+      await sleep(rest / 2);
+      outage.ackedMidway = load.acked();
+      await sleep(rest / 2);
+      outage.ackedAtEnd = load.acked();
+      outage.backlogAtEnd = (await readMetric(ingest.opsUrl!, 'streetlab_ingest_log_backlog_bytes')) ?? 0;
       influxServer = await startInfluxServer({ dataDir: influxDir, port: influxPort, database: 'streetlab' });
     });
-    expect(figures.lost).toBe(0);
-    expect(figures.duplicated).toBe(0);
-    expect(figures.sent).toBeGreaterThan(RATE * OUTAGE_S * 0.8);
-    // The readings of the outage waited in the log (a line is well over 50 bytes).
-    expect(figures.peakLogBacklogBytes).toBeGreaterThan(RATE * OUTAGE_S * 0.5 * 50);
+    console.log(`[durability] during the outage: ${JSON.stringify(outage)}`);
+    expectStoredExactlyOnce(figures);
+    // The edge acknowledged readings all through the outage, not only at its start…
+    expect(outage.ackedMidway).toBeGreaterThan(outage.ackedAtStart);
+    expect(outage.ackedAtEnd).toBeGreaterThan(outage.ackedMidway);
+    // …and every one of them waited in the log, behind ingest's checkpoint (a line is well
+    // over 50 bytes): the backlog counts the log's bytes on disk, not a rate.
+    expect(outage.backlogAtEnd).toBeGreaterThanOrEqual((outage.ackedAtEnd - outage.ackedAtStart) * 50);
+    expect(figures.peakLogBacklogBytes).toBeGreaterThan(0);
     const started = await ingest.waitForLog((r) => r.msg === 'InfluxDB outage started; the log holds the readings, retrying', 1_000, 'the outage log');
     const ended = await ingest.waitForLog((r) => r.msg === 'InfluxDB outage ended; writing the backlog', 1_000, 'the recovery log');
     expect(typeof ended.outageMs).toBe('number');
@@ -142,9 +171,7 @@ describe('a reading the broker acknowledged at QoS 1 is stored exactly once', ()
       await sleep(2_000);
       await pipeline.startIngest();
     });
-    expect(figures.lost).toBe(0);
-    expect(figures.duplicated).toBe(0);
-    expect(figures.sent).toBeGreaterThan(RATE * 3);
+    expectStoredExactlyOnce(figures);
   });
 
   it('through a broker crash while ingest is down: the log keeps what was acknowledged', { timeout: 120_000 }, async () => {
@@ -162,9 +189,7 @@ describe('a reading the broker acknowledged at QoS 1 is stored exactly once', ()
       await sleep(1_500);
       await pipeline.startIngest();
     });
-    expect(figures.lost).toBe(0);
-    expect(figures.duplicated).toBe(0);
-    expect(figures.sent).toBeGreaterThan(RATE * 3);
+    expectStoredExactlyOnce(figures);
   });
 
   it('through SIGTERM of ingest and of the broker during load: each exits 0 within the grace', { timeout: 120_000 }, async () => {
@@ -179,11 +204,9 @@ describe('a reading the broker acknowledged at QoS 1 is stored exactly once', ()
       await pipeline.startBroker();
     });
     console.log(`[durability] SIGTERM exits: ${JSON.stringify(exits)}`);
-    for (const exit of exits) {
-      expect(exit.code, exit.service).toBe(0);
-      expect(exit.ms, exit.service).toBeLessThan(15_000);
-    }
-    expect(figures.lost).toBe(0);
-    expect(figures.duplicated).toBe(0);
+    // Exit 0 is "within the grace": past SHUTDOWN_GRACE_MS a service exits 1 by itself
+    // (common/shutdown.ts), and one that hung would be SIGKILLed by stop() (no exit code).
+    for (const exit of exits) expect(exit.code, exit.service).toBe(0);
+    expectStoredExactlyOnce(figures);
   });
 });

@@ -108,25 +108,42 @@ describe('live hub batching', () => {
     const single = await openClient(false, [{}]);
     const burst = Array.from({ length: 300 }, (_, i) => reading(i % 2 ? 'air' : 'traffic', `dev-${i % 7}`));
     await publishBurst(burst);
-    await eventually(() => (batching.readings.length >= burst.length && single.readings.length >= burst.length ? true : undefined), 10_000, 'the burst on both clients');
+    await eventually(() => (batching.readings.length >= burst.length && single.readings.length >= burst.length ? true : undefined), 20_000, 'the burst on both clients');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seqs(batching.readings)).toEqual(seqs(burst));
     expect(seqs(single.readings)).toEqual(seqs(burst));
     expect(single.frames).toBe(burst.length);
-    // The burst arrives faster than it is sent on: fewer frames than readings, full batches
-    // split at the cap.
-    expect(batching.frames).toBeLessThan(burst.length);
-    expect(Math.max(...batching.batchSizes)).toBe(MAX_BATCH);
+    // How many feed messages share an event-loop turn depends on the machine's speed, so
+    // the number of batches does too; that every batch holds 1 … MAX_BATCH readings does not.
+    expect(batching.frames).toBe(batching.batchSizes.length);
+    expect(batching.batchSizes.every((size) => size >= 1 && size <= MAX_BATCH)).toBe(true);
     expect(batching.readings[0]).toEqual(burst[0]);
+  });
+
+  it('sends one feed message of more readings than the cap as full batches and the rest', async () => {
+    const batching = await openClient(true, [{}]);
+    const single = await openClient(false, [{}]);
+    // One feed message is handled in one turn whatever the machine's speed: the hub queues
+    // its readings, sends a batch each time MAX_BATCH are waiting and the rest at the turn's end.
+    const message = Array.from({ length: 2 * MAX_BATCH + 10 }, (_, i) => reading('air', `dev-${i % 3}`));
+    await feed.publishAsync(LIVE_BATCH_TOPIC, JSON.stringify({ readings: message, rejections: [] } satisfies LiveFeedBatch), { qos: 0 });
+    await eventually(() => (batching.readings.length >= message.length && single.readings.length >= message.length ? true : undefined), 20_000, 'the message on both clients');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(batching.batchSizes).toEqual([MAX_BATCH, MAX_BATCH, 10]);
+    expect(seqs(batching.readings)).toEqual(seqs(message));
+    expect(single.frames).toBe(message.length);
+    expect(seqs(single.readings)).toEqual(seqs(message));
   });
 
   it('sends a lone reading at once, as a batch of one', async () => {
     const batching = await openClient(true, [{}]);
     const lone = reading('waste', 'bin-1');
-    const started = performance.now();
     await publishBurst([lone]);
-    await eventually(() => (batching.readings.length > 0 ? true : undefined), 5_000, 'the lone reading');
-    expect(performance.now() - started).toBeLessThan(1_000);
+    // Nothing else is published: a hub that waited for a fuller batch would never send it.
+    // (That the flush is at the end of the event-loop turn, with no timer, is unit-tested in
+    // test/unit/api/live-batch.test.ts.)
+    await eventually(() => (batching.readings.length > 0 ? true : undefined), 20_000, 'the lone reading');
+    await new Promise((resolve) => setTimeout(resolve, 100));
     expect(batching.batchSizes).toEqual([1]);
     expect(batching.readings).toEqual([lone]);
   });
@@ -140,7 +157,9 @@ describe('live hub batching', () => {
     const singleByKind = await openClient(false, [{ kind: 'air' }]);
     const burst = [reading('air', 'dev-a'), reading('air', 'dev-b'), reading('traffic', 'dev-b'), reading('waste', 'dev-c'), reading('air', 'dev-b')];
     await publishBurst(burst);
-    await eventually(() => (overlapping.readings.length >= burst.length ? true : undefined), 5_000, 'the burst');
+    const expected: [Client, number][] = [[byKind, 3], [byDevice, 3], [byBoth, 2], [overlapping, 5], [twoKinds, 2], [singleByKind, 3]];
+    await eventually(() => (expected.every(([client, n]) => client.readings.length >= n) ? true : undefined), 20_000, 'the burst on every client');
+    // Time for a reading that should not come at all.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const [a, b, c, d, e] = burst.map((r) => r.seq);
     expect(seqs(byKind.readings)).toEqual([a, b, e]);
@@ -157,7 +176,7 @@ describe('live hub batching', () => {
     expect(ack.ok).toBe(true);
     const burst = [reading('air', 'dev-a'), reading('traffic', 'dev-t')];
     await publishBurst(burst);
-    await eventually(() => (client.readings.length > 0 ? true : undefined), 5_000, 'the traffic reading');
+    await eventually(() => (client.readings.length > 0 ? true : undefined), 20_000, 'the traffic reading');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(seqs(client.readings)).toEqual([burst[1]!.seq]);
   });
@@ -167,7 +186,7 @@ describe('live hub batching', () => {
     const single = await openClient(false, [{ deviceId: 'bad-1' }]);
     const rejection: Rejection = { reason: 'PAYLOAD_NOT_JSON', message: 'the payload is not valid JSON', issues: [], kind: 'air', deviceId: 'bad-1', topic: 'lab/v1/air/bad-1', receivedAt: new Date().toISOString(), excerpt: '{', size: 1 };
     await feed.publishAsync(LIVE_BATCH_TOPIC, JSON.stringify({ readings: [], rejections: [rejection] } satisfies LiveFeedBatch), { qos: 0 });
-    await eventually(() => (batching.rejections.length > 0 && single.rejections.length > 0 ? true : undefined), 5_000, 'the rejection on both');
+    await eventually(() => (batching.rejections.length > 0 && single.rejections.length > 0 ? true : undefined), 20_000, 'the rejection on both');
     expect(batching.rejections).toEqual([rejection]);
     expect(single.rejections).toEqual([rejection]);
     expect(batching.frames + single.frames).toBe(0);
@@ -181,7 +200,7 @@ describe('live hub batching', () => {
     const alert: Alert = { id: 'a-1', rule: 'bin-full', ruleName: 'Bin full', ruleType: 'threshold', severity: 'warning', state: 'open', deviceId: 'bin-9', kind: 'waste', message: 'bin-9: fill 86 % ≥ 80 %', value: 86, at, openedAt: at, repeats: 0 };
     // As api/server.ts sends alerts.
     io.to(roomsOf('waste', 'bin-9')).emit('alert', alert);
-    await eventually(() => (alerts.length > 0 ? true : undefined), 5_000, 'the alert');
+    await eventually(() => (alerts.length > 0 ? true : undefined), 20_000, 'the alert');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(alerts).toEqual([alert]);
   });

@@ -37,7 +37,7 @@ const PAYLOADS: Record<ReadingKind, (i: number) => object> = {
   waste: (i) => ({ fill: 40 + i, lidOpen: false }),
 };
 
-/** Strings that broke concatenated InfluxQL here (FIELD-NOTES) and their relatives. */
+/** Strings that broke concatenated InfluxQL here (docs/measurements.md) and their relatives. */
 const NASTY = [
   "'",
   '"',
@@ -212,7 +212,7 @@ describe('hostile strings in every parameter of every read endpoint', () => {
     expect(await snapshot()).toBe(before);
   });
 
-  it('the FIELD-NOTES exploits: a regex in a device filter returns nothing, a chained DROP runs nothing', async () => {
+  it('the measured exploits: a regex in a device filter returns nothing, a chained DROP runs nothing', async () => {
     const before = await snapshot();
     const regex = await app.inject({ method: 'GET', url: `/api/v1/readings?${new URLSearchParams({ device: "x' OR device =~ /.*/", from: '-2h' })}` });
     expect(regex.statusCode).toBe(400);

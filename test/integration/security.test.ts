@@ -1,6 +1,7 @@
 /**
- * Issue 3's promise end to end, with real parts and real clients: Debian's mosquitto_pub /
- * mosquitto_sub and mqtt.js against the secured lab (broker + ingest + InfluxDB + API).
+ * The security model (README, "Security") end to end, with real parts and real clients:
+ * Debian's mosquitto_pub / mosquitto_sub and mqtt.js against the secured lab (broker +
+ * ingest + InfluxDB + API).
  * Only a registered device with its secret gets data stored, only on its own topic; what
  * the broker refuses is stored and reported as a rejection; a rotated secret stops working
  * at once; and the onboarding flow (register → publish → read back) works as printed.

@@ -24,7 +24,7 @@ const LIMITS: Record<EaqiPollutant, number[]> = {
 const flat = (value: number, hours = 24): (number | null)[] => Array.from({ length: 24 }, (_, i) => (i >= 24 - hours ? value : null));
 
 describe('EAQI band table', () => {
-  it('is the issue 5 table, versioned', () => {
+  it('is the EEA six-band table, versioned', () => {
     expect(EAQI_CURRENT_TABLE.upperLimits).toEqual(LIMITS);
     expect(EAQI_CURRENT_TABLE.version).toMatch(/^eea-/);
   });
