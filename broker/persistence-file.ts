@@ -34,6 +34,7 @@ import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
+import { openLogReader } from '../common/spool/log-reader.ts';
 import { openSegmentLog, type CommitGroup, type LogPosition, type SegmentLog } from '../common/spool/segment-log.ts';
 
 const require = createRequire(import.meta.url);
@@ -277,15 +278,11 @@ export async function createFilePersistence(options: FilePersistenceOptions): Pr
   const journalDir = join(dir, 'journal');
   const snapshotFile = join(dir, 'snapshot.ndjson');
 
-  const journal: SegmentLog = await openSegmentLog({
-    dir: journalDir,
-    fsync: options.fsync ?? true,
-    onCorruptFrame: (info) => log.warn(info, 'broker journal: skipped a damaged frame (a write cut short by a crash)'),
-  });
+  const journal: SegmentLog = await openSegmentLog({ dir: journalDir, fsync: options.fsync ?? true });
 
   // --- replay: snapshot, then the journal after the snapshot's marker
   const state = new ReplayState();
-  let from: LogPosition = journal.start();
+  let from: LogPosition | undefined;
   let marker: string | undefined;
   if (existsSync(snapshotFile)) {
     const lines = readFileSync(snapshotFile, 'utf8').split('\n').filter(Boolean);
@@ -298,22 +295,26 @@ export async function createFilePersistence(options: FilePersistenceOptions): Pr
   }
   let replayed = 0;
   let skipping = marker !== undefined;
+  // The journal's files, read as any log consumer reads them (common/spool/log-reader.ts).
+  const replay = await openLogReader({
+    dir: journalDir,
+    ...(from ? { from } : {}),
+    onCorruptFrame: (info) => log.warn(info, 'broker journal: skipped a damaged frame (a write cut short by a crash)'),
+  });
   for (;;) {
-    const { frames, next } = await journal.read(from, 8 * 1024 * 1024);
-    if (frames.length === 0) break;
-    for (const frame of frames) {
-      for (const text of frame.records) {
-        const record = JSON.parse(text) as JournalRecord;
-        if (skipping) {
-          if (record.o === 'snap' && record.id === marker) skipping = false;
-          continue;
-        }
-        state.apply(record);
-        replayed += 1;
+    const batch = await replay.nextBatch(100_000, 8 * 1024 * 1024, 0);
+    if (!batch) break;
+    for (const text of batch.records) {
+      const record = JSON.parse(text) as JournalRecord;
+      if (skipping) {
+        if (record.o === 'snap' && record.id === marker) skipping = false;
+        continue;
       }
+      state.apply(record);
+      replayed += 1;
     }
-    from = next;
   }
+  await replay.close();
   if (skipping) {
     // The marker's frame is gone (it cannot be, short of someone deleting files): the
     // snapshot alone is the best state there is.

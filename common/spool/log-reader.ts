@@ -46,8 +46,13 @@ export interface LogBacklog {
 
 export interface LogReaderOptions {
   dir: string;
-  /** The consumer's name: its checkpoint is `<dir>/consumers/<name>.json`. */
-  consumer: string;
+  /**
+   * The consumer's name: its checkpoint is `<dir>/consumers/<name>.json`. Omitted: a one-off
+   * scan (a replay at start) that keeps no checkpoint and holds back no segment.
+   */
+  consumer?: string;
+  /** Where a scan without a consumer starts (default: the oldest segment). */
+  from?: LogPosition;
   /** How often an idle reader looks for new frames (default 20 ms); `wake()` skips the wait. */
   pollIntervalMs?: number;
   onCorruptFrame?: (info: { segment: number; offset: number; reason: string }) => void;
@@ -96,12 +101,13 @@ export function readConsumerCheckpoints(dir: string): LogPosition[] {
 export async function openLogReader(options: LogReaderOptions): Promise<LogReader> {
   const { dir } = options;
   const pollIntervalMs = options.pollIntervalMs ?? 20;
-  mkdirSync(join(dir, CONSUMERS_DIR), { recursive: true });
-  const checkpointFile = checkpointFileOf(dir, options.consumer);
+  mkdirSync(dir, { recursive: true });
+  const checkpointFile = options.consumer === undefined ? undefined : checkpointFileOf(dir, options.consumer);
+  if (checkpointFile) mkdirSync(join(dir, CONSUMERS_DIR), { recursive: true });
   let segments = listSegments(dir);
   const first = (): LogPosition => ({ segment: segments[0]?.id ?? 1, offset: 0 });
-  let checkpoint = readCheckpoint(checkpointFile) ?? first();
-  if (!existsSync(checkpointFile)) await writeCheckpoint(checkpointFile, checkpoint);
+  let checkpoint = (checkpointFile ? readCheckpoint(checkpointFile) : options.from) ?? first();
+  if (checkpointFile && !existsSync(checkpointFile)) await writeCheckpoint(checkpointFile, checkpoint);
   let cursor = { ...checkpoint };
   let closed = false;
   let wakeUp: (() => void) | undefined;
@@ -284,7 +290,7 @@ export async function openLogReader(options: LogReaderOptions): Promise<LogReade
           // Nothing outstanding and the cursor crossed into a later segment (or past a torn
           // tail): the checkpoint follows, so the writer may free what lies behind it.
           checkpoint = { ...cursor };
-          await writeCheckpoint(checkpointFile, checkpoint);
+          if (checkpointFile) await writeCheckpoint(checkpointFile, checkpoint);
           settleDrainWaiters();
         }
         const remaining = deadline - Date.now();
@@ -303,7 +309,7 @@ export async function openLogReader(options: LogReaderOptions): Promise<LogReade
     async acknowledge(batch) {
       if (comparePositions(batch.end, checkpoint) <= 0) return;
       checkpoint = { ...batch.end };
-      await writeCheckpoint(checkpointFile, checkpoint);
+      if (checkpointFile) await writeCheckpoint(checkpointFile, checkpoint);
       settleDrainWaiters();
     },
     rewind() {

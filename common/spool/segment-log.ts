@@ -13,9 +13,9 @@
  * written; the CRC and length catch it, and a reader treats it as that segment's end. Every
  * start writes to a fresh segment, so a torn tail is never appended to.
  *
- * Readers read only committed frames: up to the committed offset in the segment being
- * written, to the end of older ones. Deleting segments is the owner's decision
- * (`deleteSegmentsBefore`), made once their records are safe elsewhere.
+ * This module writes; readers read the files (log-reader.ts), in this process or another.
+ * Deleting segments is the writer's decision (`deleteSegmentsBefore`), made once their
+ * records are safe elsewhere.
  */
 import { crc32 } from 'node:zlib';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
@@ -47,13 +47,6 @@ export interface CommitGroup {
   readonly position: LogPosition | undefined;
 }
 
-export interface Frame {
-  records: string[];
-  committedAtMs: number;
-  start: LogPosition;
-  end: LogPosition;
-}
-
 export interface SegmentLogOptions {
   dir: string;
   /** Start a new segment once the current one reaches this size. Default 16 MiB. */
@@ -65,8 +58,6 @@ export interface SegmentLogOptions {
   now?: () => number;
   /** Called after each commit (for metrics). */
   onCommit?: (info: { records: number; bytes: number; seconds: number }) => void;
-  /** Called when a reader meets a damaged frame and skips the rest of a segment. */
-  onCorruptFrame?: (info: { segment: number; offset: number; reason: string }) => void;
 }
 
 export interface SegmentLog {
@@ -79,12 +70,6 @@ export interface SegmentLog {
   commit(): Promise<void>;
   /** The end of the last committed frame. */
   committedEnd(): LogPosition;
-  /** The first position of the log (start of the oldest segment). */
-  start(): LogPosition;
-  /** Reads committed frames from `from`, at most about `maxBytes` of payload (at least one frame). */
-  read(from: LogPosition, maxBytes: number): Promise<{ frames: Frame[]; next: LogPosition }>;
-  /** Counts committed records from `from` on, reading frame headers only (for a backlog at start). */
-  count(from: LogPosition, onFrame?: (records: number, committedAtMs: number) => void): Promise<number>;
   /** Bytes on disk across segments. */
   totalBytes(): number;
   segments(): { id: number; bytes: number }[];
@@ -92,8 +77,6 @@ export interface SegmentLog {
   deleteSegmentsBefore(segment: number): Promise<number>;
   /** Commits what is pending and continues in a new segment; returns the new segment's number. */
   rotate(): Promise<number>;
-  /** Resolves on the next commit (for readers waiting for data). */
-  nextCommit(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -180,8 +163,6 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
   let committing: Promise<void> | undefined;
   let scheduled = false;
   let closed = false;
-  let commitWaiters: (() => void)[] = [];
-  const readers = new Map<number, FileHandle>();
 
   function segmentEntry(id: number) {
     return segments.find((s) => s.id === id);
@@ -204,9 +185,6 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
     pendingGroup = new Group(++groupSeq);
     committing = writeGroup(records, group).finally(() => {
       committing = undefined;
-      const waiters = commitWaiters;
-      commitWaiters = [];
-      for (const w of waiters) w();
       if (pending.length > 0) startCommit();
     });
   }
@@ -266,163 +244,8 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
     await old.close().catch(() => {});
   }
 
-  async function readerFor(id: number): Promise<FileHandle> {
-    let handle = readers.get(id);
-    if (!handle) {
-      handle = await open(join(dir, segmentFileName(id)), 'r');
-      readers.set(id, handle);
-    }
-    return handle;
-  }
-
-  function readableEnd(id: number): number {
-    if (id === activeId) return committedOffset;
-    return segmentEntry(id)?.bytes ?? 0;
-  }
-
-  function nextSegmentAfter(id: number): number | undefined {
-    return segments.find((s) => s.id > id)?.id;
-  }
-
-  async function read(from: LogPosition, maxBytes: number): Promise<{ frames: Frame[]; next: LogPosition }> {
-    let position = { ...from };
-    // Positions in deleted segments move to the oldest one left.
-    if (!segmentEntry(position.segment)) {
-      const later = nextSegmentAfter(position.segment);
-      if (later === undefined) return { frames: [], next: position };
-      position = { segment: later, offset: 0 };
-    }
-    const frames: Frame[] = [];
-    let bytes = 0;
-    while (bytes < maxBytes) {
-      const end = readableEnd(position.segment);
-      if (position.offset >= end) {
-        if (position.segment === activeId) break;
-        const next = nextSegmentAfter(position.segment);
-        if (next === undefined) break;
-        position = { segment: next, offset: 0 };
-        continue;
-      }
-      if (end - position.offset < FRAME_HEADER_BYTES) {
-        // Less than a header left: a torn tail (committed frames are always whole).
-        options.onCorruptFrame?.({ segment: position.segment, offset: position.offset, reason: 'torn frame at the end of a segment' });
-        return skipSegment(frames, position);
-      }
-      const handle = await readerFor(position.segment);
-      const want = Math.max(FRAME_HEADER_BYTES, Math.min(end - position.offset, maxBytes - bytes + FRAME_HEADER_BYTES));
-      const buffer = Buffer.allocUnsafe(Math.min(want, end - position.offset));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position.offset);
-      let cursor = 0;
-      let progressed = false;
-      while (cursor + FRAME_HEADER_BYTES <= bytesRead) {
-        const damaged = (reason: string) => {
-          options.onCorruptFrame?.({ segment: position.segment, offset: position.offset + cursor, reason });
-        };
-        if (buffer.readUInt32BE(cursor) !== FRAME_MAGIC) {
-          damaged('bad magic');
-          return skipSegment(frames, position);
-        }
-        const length = buffer.readUInt32BE(cursor + 4);
-        const frameEnd = cursor + FRAME_HEADER_BYTES + length;
-        if (position.offset + frameEnd > end) {
-          // Torn tail: longer than what is in the file.
-          damaged('torn frame at the end of a segment');
-          return skipSegment(frames, position);
-        }
-        if (frameEnd > bytesRead) {
-          if (cursor === 0) {
-            // One frame larger than the buffer: read exactly it.
-            const whole = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-            await handle.read(whole, 0, whole.length, position.offset);
-            const frame = decode(whole, 0, position, damaged);
-            if (!frame) return skipSegment(frames, position);
-            frames.push(frame);
-            bytes += length;
-            position = frame.end;
-            progressed = true;
-          }
-          break;
-        }
-        const frame = decode(buffer, cursor, { segment: position.segment, offset: position.offset + cursor }, damaged);
-        if (!frame) return skipSegment(frames, { segment: position.segment, offset: position.offset + cursor });
-        frames.push(frame);
-        bytes += length;
-        cursor = frameEnd;
-        progressed = true;
-        if (bytes >= maxBytes) break;
-      }
-      if (cursor > 0) position = { segment: position.segment, offset: position.offset + cursor };
-      if (!progressed) break;
-    }
-    return { frames, next: position };
-  }
-
-  function skipSegment(frames: Frame[], at: LogPosition): { frames: Frame[]; next: LogPosition } {
-    // Nothing after damage in a segment can be trusted; its records were never acknowledged
-    // (a torn tail is the write a crash interrupted), so go on with the next segment.
-    if (at.segment === activeId) return { frames, next: at };
-    const next = nextSegmentAfter(at.segment);
-    return { frames, next: next === undefined ? at : { segment: next, offset: 0 } };
-  }
-
-  function decode(buffer: Buffer, cursor: number, start: LogPosition, damaged: (reason: string) => void): Frame | undefined {
-    const length = buffer.readUInt32BE(cursor + 4);
-    const count = buffer.readUInt32BE(cursor + 8);
-    const crc = buffer.readUInt32BE(cursor + 12);
-    const committedAtMs = buffer.readDoubleBE(cursor + 16);
-    const payload = buffer.subarray(cursor + FRAME_HEADER_BYTES, cursor + FRAME_HEADER_BYTES + length);
-    if (crc32(payload) !== crc) {
-      damaged('checksum mismatch');
-      return undefined;
-    }
-    const records = count === 0 ? [] : payload.toString('utf8').split('\n');
-    if (records.length !== count) {
-      damaged('record count mismatch');
-      return undefined;
-    }
-    return { records, committedAtMs, start, end: { segment: start.segment, offset: start.offset + FRAME_HEADER_BYTES + length } };
-  }
-
-  async function count(from: LogPosition, onFrame?: (records: number, committedAtMs: number) => void): Promise<number> {
-    let total = 0;
-    for (const entry of segments) {
-      if (entry.id < from.segment) continue;
-      let offset = entry.id === from.segment ? from.offset : 0;
-      const end = readableEnd(entry.id);
-      const handle = await readerFor(entry.id);
-      const chunk = Buffer.allocUnsafe(4 * 1024 * 1024);
-      while (offset + FRAME_HEADER_BYTES <= end) {
-        const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, end - offset), offset);
-        let cursor = 0;
-        while (cursor + FRAME_HEADER_BYTES <= bytesRead) {
-          if (chunk.readUInt32BE(cursor) !== FRAME_MAGIC) break;
-          const length = chunk.readUInt32BE(cursor + 4);
-          if (offset + cursor + FRAME_HEADER_BYTES + length > end) break;
-          const records = chunk.readUInt32BE(cursor + 8);
-          total += records;
-          onFrame?.(records, chunk.readDoubleBE(cursor + 16));
-          cursor += FRAME_HEADER_BYTES + length;
-        }
-        if (cursor === 0) {
-          // A frame larger than the chunk, or damage: step over a whole frame if it fits.
-          const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-          await handle.read(header, 0, FRAME_HEADER_BYTES, offset);
-          if (header.readUInt32BE(0) !== FRAME_MAGIC) break;
-          const length = header.readUInt32BE(4);
-          if (offset + FRAME_HEADER_BYTES + length > end) break;
-          total += header.readUInt32BE(8);
-          onFrame?.(header.readUInt32BE(8), header.readDoubleBE(16));
-          cursor = FRAME_HEADER_BYTES + length;
-        }
-        offset += cursor;
-      }
-    }
-    return total;
-  }
-
   return {
     dir,
-    count,
     append(record) {
       if (closed) throw new Error('segment log closed');
       if (record.includes('\n')) throw new Error('a record must not contain a newline');
@@ -440,17 +263,12 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
       }
     },
     committedEnd: () => ({ segment: activeId, offset: committedOffset }),
-    start: () => ({ segment: segments[0]?.id ?? activeId, offset: 0 }),
-    read,
     totalBytes: () => segments.reduce((sum, s) => sum + s.bytes, 0) + pendingChars,
     segments: () => segments.map((s) => ({ ...s })),
     async deleteSegmentsBefore(segment) {
       let removed = 0;
       while (segments.length > 0 && segments[0]!.id < segment && segments[0]!.id !== activeId) {
         const { id } = segments.shift()!;
-        const reader = readers.get(id);
-        readers.delete(id);
-        await reader?.close().catch(() => {});
         await unlink(join(dir, segmentFileName(id))).catch(() => {});
         removed += 1;
       }
@@ -470,7 +288,6 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
       await committing;
       return activeId;
     },
-    nextCommit: () => new Promise<void>((resolve) => commitWaiters.push(resolve)),
     async close() {
       if (closed) return;
       while (committing || pending.length > 0) {
@@ -478,12 +295,7 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
         await committing;
       }
       closed = true;
-      for (const handle of readers.values()) await handle.close().catch(() => {});
-      readers.clear();
       await active.close().catch(() => {});
-      const waiters = commitWaiters;
-      commitWaiters = [];
-      for (const w of waiters) w();
     },
   };
 }

@@ -155,6 +155,13 @@ describe('the log at its bound', () => {
       ),
     );
     await waitUntil(() => pipeline.edge.depth().full, 20_000, 'the log at its bound, holding readings');
+    // Groups appended before the bound was reached still commit and are acknowledged; then nothing.
+    let last = -1;
+    await waitUntil(() => {
+      const settled = acknowledged === last;
+      last = acknowledged;
+      return settled;
+    }, 20_000, 'the acknowledgements of what was taken before the bound');
     const heldAt = acknowledged;
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     // Held: no more acknowledgements while InfluxDB is down and the log is full, and nothing refused.
