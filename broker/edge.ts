@@ -26,21 +26,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Aedes, PublishPacket } from 'aedes';
-import {
-  LIVE_BATCH_MAX,
-  LIVE_BATCH_TOPIC,
-  buildRejectedTopic,
-  type LiveFeedBatch,
-  type LiveReading,
-  type Rejection,
-  type RejectionReason,
-} from '../contracts/index.ts';
+import { buildRejectedTopic, type LiveReading, type Rejection, type RejectionReason } from '../contracts/index.ts';
 import { readingLineFrom, readingLinePrefix, rejectionToLine, type RegistryTags } from '../common/influx-schema.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from '../common/metrics.ts';
 import { readConsumerCheckpoints } from '../common/spool/log-reader.ts';
 import { openSegmentLog, type SegmentLog } from '../common/spool/segment-log.ts';
+import { createLiveFeed } from './live-feed.ts';
 import { DEFAULT_PARSE_LIMITS, parseMessage, type ParseLimits } from './parse-message.ts';
 
 export interface EdgeOptions {
@@ -189,26 +182,9 @@ export async function createEdge(options: EdgeOptions = {}): Promise<Edge> {
   await housekeeping();
 
   // --- the live feed: what one event-loop turn validated, as one message.
-  let liveReadings: LiveReading[] = [];
-  let liveRejections: Rejection[] = [];
-  let liveScheduled = false;
-  function flushLive(): void {
-    liveScheduled = false;
-    const readings = liveReadings;
-    const rejections = liveRejections;
-    liveReadings = [];
-    liveRejections = [];
-    if (!aedes || aedes.closed) return;
-    for (let i = 0; i < Math.max(readings.length, rejections.length); i += LIVE_BATCH_MAX) {
-      const batch: LiveFeedBatch = { readings: readings.slice(i, i + LIVE_BATCH_MAX), rejections: rejections.slice(i, i + LIVE_BATCH_MAX) };
-      publish(LIVE_BATCH_TOPIC, JSON.stringify(batch), 0);
-    }
-  }
-  function scheduleLive(): void {
-    if (liveScheduled) return;
-    liveScheduled = true;
-    setImmediate(flushLive);
-  }
+  const live = createLiveFeed((topic, body) => {
+    if (aedes && !aedes.closed) publish(topic, body, 0);
+  });
 
   function publish(topic: string, body: string, qos: 0 | 1): void {
     const packet = { cmd: 'publish', topic, payload: Buffer.from(body), qos, retain: false, dup: false } as PublishPacket;
@@ -256,8 +232,7 @@ export async function createEdge(options: EdgeOptions = {}): Promise<Edge> {
   function rejectionFanOut(rejection: Rejection): void {
     countRejection(rejection);
     log.info({ deviceId: rejection.deviceId, topic: rejection.topic, reason: rejection.reason }, 'reading rejected');
-    liveRejections.push(rejection);
-    scheduleLive();
+    live.rejection(rejection);
     // Straight to the device's own session: it may subscribe to its `/rejected` topic.
     if (aedes && !aedes.closed && rejection.kind && rejection.deviceId) publish(buildRejectedTopic(rejection.kind, rejection.deviceId), JSON.stringify(rejection), 1);
   }
@@ -279,8 +254,7 @@ export async function createEdge(options: EdgeOptions = {}): Promise<Edge> {
           line = readingLineFrom(linePrefix(reading), reading, result.tsMs, receivedAtMs);
           counters.accepted += 1;
           m.accepted.inc();
-          liveReadings.push(reading);
-          scheduleLive();
+          live.reading(reading);
         } else {
           line = rejectionToLine(result.rejection);
           rejectionFanOut(result.rejection);
@@ -306,7 +280,7 @@ export async function createEdge(options: EdgeOptions = {}): Promise<Edge> {
       if (closed) return;
       closed = true;
       clearInterval(housekeepingTimer);
-      flushLive();
+      live.flush();
       for (const run of waiting) run();
       waiting = [];
       await segmentLog.close();

@@ -15,16 +15,17 @@
  * process (`npm run ingest`, sharing DATA_DIR with the broker) or in the broker's process
  * (the lab), and is restartable on its own at any moment without loss.
  */
-import { appendFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InfluxClient } from '../common/influx.ts';
-import { REJECTED_MEASUREMENT, deadLetterToLine } from '../common/influx-schema.ts';
+import { REJECTED_MEASUREMENT } from '../common/influx-schema.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import { createMetricsRegistry, type MetricsRegistry } from '../common/metrics.ts';
 import { openLogReader, type LogBacklog, type LogReader } from '../common/spool/log-reader.ts';
+import { createDeadLetterKeeper } from './dead-letters.ts';
 import { createBatchWriter, type DeadLetter } from './influx-writer.ts';
+import { createIngestMetrics } from './metrics.ts';
 
 export interface IngestOptions {
   /** The edge's log directory (DATA_DIR/log). */
@@ -99,27 +100,7 @@ export function createIngest(options: IngestOptions): Ingest {
   let reader: LogReader | undefined;
 
   const metrics = options.metrics ?? createMetricsRegistry();
-  const m = {
-    stored: metrics.counter({ name: 'streetlab_ingest_lines_stored_total', help: 'Lines stored in InfluxDB, by type (reading, rejection).' }),
-    deadLetters: metrics.counter({ name: 'streetlab_ingest_dead_letters_total', help: 'Lines InfluxDB refused (kept as dead letters), by reason.' }),
-    batches: metrics.counter({ name: 'streetlab_ingest_write_batches_total', help: 'Successful InfluxDB writes.' }),
-    writeSeconds: metrics.histogram({ name: 'streetlab_ingest_write_seconds', help: 'InfluxDB write latency (successful writes).' }),
-    batchLines: metrics.histogram({ name: 'streetlab_ingest_write_lines', help: 'Lines per InfluxDB write.', buckets: [1, 10, 100, 1_000, 5_000, 10_000] }),
-    retries: metrics.counter({ name: 'streetlab_ingest_write_retries_total', help: 'InfluxDB writes retried after a failure.' }),
-    outages: metrics.counter({ name: 'streetlab_ingest_store_outages_total', help: 'InfluxDB outages (periods of failing writes).' }),
-  };
-  const storedReadings = m.stored.labels({ type: 'reading' });
-  const storedRejections = m.stored.labels({ type: 'rejection' });
-  metrics.gauge({ name: 'streetlab_ingest_log_backlog_bytes', help: 'Bytes in the log not yet stored in InfluxDB.', collect: () => reader?.backlog().bytes ?? 0 });
-  metrics.gauge({
-    name: 'streetlab_ingest_log_oldest_age_seconds',
-    help: 'Age of the oldest log frame not yet stored (0 when there is none).',
-    collect: () => {
-      const oldest = reader?.backlog().oldestAtMs;
-      return oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000);
-    },
-  });
-  metrics.gauge({ name: 'streetlab_ingest_store_outage', help: '1 while InfluxDB writes are failing.', collect: () => (writer.inOutage() ? 1 : 0) });
+  const m = createIngestMetrics(metrics, { backlog: () => reader?.backlog(), inOutage: () => writer.inOutage() });
 
   const backlogForLogs = () => {
     const backlog = reader?.backlog();
@@ -131,18 +112,16 @@ export function createIngest(options: IngestOptions): Ingest {
     logger: log,
     retryMaxMs: options.retryMaxMs ?? 5_000,
     onWrite(lines, seconds) {
-      m.batches.inc();
-      m.writeSeconds.observe(seconds);
-      m.batchLines.observe(lines);
+      m.wrote(lines, seconds);
       stats.batches += 1;
       stats.lastWriteMs = Math.round(seconds * 1000);
     },
     onRetry() {
-      m.retries.inc();
+      m.retried();
       stats.retries += 1;
     },
     onOutage(state) {
-      if (state === 'start') m.outages.inc();
+      if (state === 'start') m.outageStarted();
     },
     buffered: backlogForLogs,
   });
@@ -173,28 +152,15 @@ export function createIngest(options: IngestOptions): Ingest {
       for (const line of batch.records) if (line.startsWith(REJECTED_PREFIX) && !refused.has(line)) rejections += 1;
       counters.storedRejections += rejections;
       counters.storedReadings += result.stored - rejections;
-      storedRejections.inc(rejections);
-      storedReadings.inc(result.stored - rejections);
+      m.stored(result.stored - rejections, rejections);
       await source.acknowledge(batch);
     }
   }
 
+  const deadLetters = createDeadLetterKeeper({ file: deadLetterFile, writer, logger: log, onKept: (letter) => m.deadLettered(letter.reason) });
   async function keepDeadLetters(letters: DeadLetter[]): Promise<void> {
     counters.deadLettered += letters.length;
-    const at = Date.now();
-    const text = letters.map((l) => JSON.stringify({ at: new Date(at).toISOString(), ...l })).join('\n');
-    try {
-      await appendFile(deadLetterFile, `${text}\n`);
-    } catch (error) {
-      log.error({ err: String(error), file: deadLetterFile }, 'could not append to the dead-letter file');
-    }
-    for (const letter of letters) m.deadLetters.labels({ reason: letter.reason }).inc();
-    try {
-      const result = await writer.write(letters.map((l) => deadLetterToLine(l, at)), () => drainStop);
-      if (result.deadLetters.length > 0) log.error({ count: result.deadLetters.length }, 'InfluxDB refused dead-letter records too; they are in the dead-letter file');
-    } catch {
-      // shutting down: the file has them
-    }
+    await deadLetters.keep(letters, () => drainStop);
   }
 
   let draining: Promise<void> | undefined;
