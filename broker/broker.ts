@@ -13,7 +13,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import { createBrokerPolicy } from './auth.ts';
-import type { Edge } from './edge.ts';
+import { createEdge, type Edge, type EdgeOptions } from './edge.ts';
 import { guardConnection, packetLimitsFor, type GuardViolation } from './limits.ts';
 
 const POLICY_HOOKS = ['preConnect', 'authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeForward'] as const;
@@ -50,9 +50,10 @@ export interface BrokerOptions {
   tls?: { port: number; cert: string | Buffer; key: string | Buffer } | undefined;
   /**
    * The reading path (edge.ts): readings validated and in the durable log before their PUBACK.
-   * Closed with the broker. Without a policy, the broker is open and still uses it.
+   * An Edge, or the options to build one (`{ logDir }`: a broker in one line). Closed with the
+   * broker. Without a policy, the broker is open and still uses it.
    */
-  edge?: Edge | undefined;
+  edge?: Edge | EdgeOptions | undefined;
   /** Aedes persistence / mq (e.g. aedes-persistence-redis); default in memory. */
   persistence?: unknown;
   mq?: unknown;
@@ -60,6 +61,8 @@ export interface BrokerOptions {
 
 export interface Broker {
   aedes: Aedes;
+  /** The reading path, when the broker has one. */
+  edge: Edge | undefined;
   host: string;
   port: number;
   wsPort: number | undefined;
@@ -78,8 +81,9 @@ export interface Broker {
 export async function createBroker(options: BrokerOptions = {}): Promise<Broker> {
   const log = options.logger ?? createSilentLogger();
   const host = options.host ?? '127.0.0.1';
+  const edge: Edge | undefined = options.edge === undefined ? undefined : isEdge(options.edge) ? options.edge : await createEdge({ logger: log, ...options.edge });
   // An edge without a policy: an open broker whose readings still go through the edge.
-  const policy: BrokerPolicy | undefined = options.policy ?? (options.edge ? createBrokerPolicy({ allowAnonymous: true, rateLimit: false, edge: options.edge, logger: log }) : undefined);
+  const policy: BrokerPolicy | undefined = options.policy ?? (edge ? createBrokerPolicy({ allowAnonymous: true, rateLimit: false, edge, logger: log }) : undefined);
   const policyHooks: Partial<AedesOptions> = {};
   for (const hook of POLICY_HOOKS) {
     const fn = policy?.[hook];
@@ -93,7 +97,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     ...(options.mq ? { mq: options.mq } : {}),
     ...policyHooks,
   });
-  options.edge?.attach(aedes);
+  edge?.attach(aedes);
   policy?.attach?.(aedes);
 
   const limits = packetLimitsFor(options.maxPayloadBytes ?? 16 * 1024);
@@ -171,11 +175,12 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
     tlsPort = await listen(tlsServer, options.tls.port, host);
   }
 
-  log.info({ host, port, wsPort, tlsPort, security: (policy as { mode?: string } | undefined)?.mode ?? 'default hooks', log: options.edge?.logDir }, 'broker listening');
+  log.info({ host, port, wsPort, tlsPort, security: (policy as { mode?: string } | undefined)?.mode ?? 'default hooks', log: edge?.logDir }, 'broker listening');
 
   let closing: Promise<void> | undefined;
   return {
     aedes,
+    edge,
     host,
     port,
     wsPort,
@@ -191,7 +196,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
         policy?.close?.();
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         // What the edge holds becomes durable before the process may go.
-        await options.edge?.close();
+        await edge?.close();
         wss?.clients.forEach((socket) => socket.terminate());
         await Promise.all([
           closeServer(tcpServer),
@@ -207,6 +212,10 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
       return closing;
     },
   };
+}
+
+function isEdge(value: Edge | EdgeOptions): value is Edge {
+  return typeof (value as Partial<Edge>).take === 'function';
 }
 
 function listen(server: TcpServer | HttpServer | TlsServer, port: number, host: string): Promise<number> {

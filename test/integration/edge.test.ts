@@ -11,7 +11,6 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIVE_BATCH_TOPIC, LiveFeedBatchSchema } from '../../contracts/index.ts';
 import { createBroker } from '../../broker/broker.ts';
-import { createEdge } from '../../broker/edge.ts';
 import { openLogReader } from '../../common/spool/log-reader.ts';
 import { tempDir } from '../helpers/processes.ts';
 import { eventually } from '../helpers/stack.ts';
@@ -22,10 +21,9 @@ afterEach(async () => {
 });
 
 async function openEdgeBroker(logDir: string) {
-  const edge = await createEdge({ logDir });
-  const broker = await createBroker({ port: 0, edge });
+  const broker = await createBroker({ port: 0, edge: { logDir } });
   cleanups.push(() => broker.close());
-  return { edge, broker };
+  return { edge: broker.edge!, broker };
 }
 
 async function device(url: string, clientId: string): Promise<MqttClient> {
