@@ -8,7 +8,7 @@
  * bound, so callers allow-list them; `quoteIdentifier` exists for the allow-listed ones.
  */
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
-import { AppError } from './errors.ts';
+import { AppError, RETRY_TABLES } from './errors.ts';
 
 export interface InfluxSettings {
   url: string;
@@ -197,20 +197,32 @@ export function quoteIdentifier(name: string): string {
 }
 
 /**
- * Classifies a failed HTTP exchange: 5xx, 429 and network errors are worth retrying
- * (STORE_UNAVAILABLE); 4xx means the request itself is wrong (STORE_REJECTED) and
- * sending it again cannot help. The status and body go along for partial-write handling.
+ * Turns a failed exchange into an AppError that carries its own retry decision
+ * (`canRetry()`, `retryAfterMs()`; common/errors.ts), so no caller keeps a status table:
+ *
+ * - the code says what happened, for the API's answer: 408, 425, 429, 5xx and network errors
+ *   are STORE_UNAVAILABLE (503), any other HTTP answer STORE_REJECTED (502);
+ * - the retry decision follows the operation: writes use the `influx-write` table (everything
+ *   but 400 and 413, which the writer bisects/splits), queries the `transient` one;
+ * - `Retry-After` (seconds or HTTP-date) travels along, and the status and body go along in
+ *   `details` for partial-write handling.
  */
 export function toStoreError(error: unknown, operation: 'write' | 'query'): AppError {
   if (error instanceof HttpError) {
     const status = error.statusCode;
-    const retryable = status >= 500 || status === 429 || status === 408;
+    const header = error.headers?.['retry-after'];
     return new AppError(
-      retryable ? 'STORE_UNAVAILABLE' : 'STORE_REJECTED',
+      RETRY_TABLES.transient(status) ? 'STORE_UNAVAILABLE' : 'STORE_REJECTED',
       `InfluxDB ${operation} failed with HTTP ${status}: ${(error.body ?? error.message).slice(0, 500)}`,
-      { cause: error, retryable, details: { status, body: error.body } },
+      {
+        cause: error,
+        status,
+        retryAfter: Array.isArray(header) ? header[0] : header,
+        retryTable: operation === 'write' ? 'influx-write' : 'transient',
+        details: { status, body: error.body },
+      },
     );
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new AppError('STORE_UNAVAILABLE', `InfluxDB ${operation} failed: ${message}`, { cause: error, retryable: true });
+  return new AppError('STORE_UNAVAILABLE', `InfluxDB ${operation} failed: ${message}`, { cause: error });
 }

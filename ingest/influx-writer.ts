@@ -2,9 +2,13 @@
  * Writes one batch of line-protocol lines to InfluxDB until it is stored, deciding from each
  * failure what can help (influxdb-client-js pairs every error with a retry decision; so do we):
  *
- * - network errors, 5xx, 429, 408, and also 401/403/404 (credentials or database missing:
- *   an operator's fix, not the data's fault): retried with capped exponential backoff, for
- *   as long as it takes. The log holds the batch meanwhile; nothing is dropped.
+ * - network errors, timeouts, 5xx, 429, 408, and also 401/403/404 (credentials or database
+ *   missing: an operator's fix, not the data's fault) and any other refusal but 400/413:
+ *   retried for as long as it takes. The log holds the batch meanwhile; nothing is dropped.
+ *   The error decides (`canRetry()`, from the `influx-write` table in common/errors.ts) and
+ *   says how long to wait (`retryAfterMs()`): the server's `Retry-After` when it sent one
+ *   (capped at `retryAfterMaxMs`), else exponential backoff with full jitter capped at
+ *   `retryMaxMs`.
  * - 413 (body too large): the batch is halved until the halves fit; a single line that is
  *   still too large is a dead letter (`LINE_TOO_LARGE`).
  * - 400 (InfluxDB 1.x: "partial write …" for a field-type conflict, "unable to parse" for a
@@ -13,7 +17,7 @@
  *   measurement + tags + timestamp overwrites — until each bad line is isolated and
  *   dead-lettered with its reason. Cost: about 2·k·log2(n) extra writes for k bad lines.
  */
-import { AppError, isAppError } from '../common/errors.ts';
+import { AppError, isAppError, RETRY_AFTER_MAX_MS } from '../common/errors.ts';
 import type { InfluxClient } from '../common/influx.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
@@ -30,8 +34,19 @@ export interface DeadLetter {
 
 export interface BatchWriterOptions {
   client: Pick<InfluxClient, 'write'> & Partial<Pick<InfluxClient, 'ensureDatabase'>>;
+  /** Ceiling of the first retry's jittered delay; doubles per retry. Default 200 ms. */
   retryInitialMs?: number;
+  /** Largest backoff ceiling. Default 5 s. */
   retryMaxMs?: number;
+  /** Longest `Retry-After` honoured. Default 60 s. */
+  retryAfterMaxMs?: number;
+  /** Uniform in [0, 1), for the jitter. Default Math.random; tests inject a seeded one. */
+  random?: () => number;
+  /**
+   * Waits between retries; must resolve early when `signal` aborts (`interrupt()`). Default a
+   * timer; tests inject one that records the waits and returns at once.
+   */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   logger?: Logger;
   /** A write that stored lines (for metrics). */
   onWrite?: (lines: number, seconds: number) => void;
@@ -68,42 +83,53 @@ export function classifyRefusal(status: number, body: string): DeadLetterReason 
   return 'REFUSED';
 }
 
-/** Whether a failed write may succeed later unchanged. */
-function retryable(error: AppError): boolean {
-  const status = error.details?.status;
-  if (typeof status !== 'number') return true; // network, timeout
-  return status !== 400 && status !== 413;
+function timerSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
   const log = options.logger ?? createSilentLogger();
-  const retryInitialMs = options.retryInitialMs ?? 200;
-  const retryMaxMs = options.retryMaxMs ?? 5_000;
+  const backoff = {
+    initialMs: options.retryInitialMs ?? 200,
+    maxMs: options.retryMaxMs ?? 5_000,
+    retryAfterMaxMs: options.retryAfterMaxMs ?? RETRY_AFTER_MAX_MS,
+    random: options.random ?? Math.random,
+  };
+  const sleepFor = options.sleep ?? timerSleep;
   let outageSince: number | undefined;
-  let sleeping: (() => void) | undefined;
+  let sleeping: AbortController | undefined;
 
   function toAppError(error: unknown): AppError {
-    return isAppError(error) ? error : new AppError('STORE_UNAVAILABLE', String(error), { cause: error, retryable: true });
+    return isAppError(error) ? error : new AppError('STORE_UNAVAILABLE', String(error), { cause: error });
   }
 
   async function sleep(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        sleeping = undefined;
-        resolve();
-      }, ms);
-      sleeping = () => {
-        clearTimeout(timer);
-        sleeping = undefined;
-        resolve();
-      };
-    });
+    const controller = new AbortController();
+    sleeping = controller;
+    try {
+      await sleepFor(ms, controller.signal);
+    } finally {
+      if (sleeping === controller) sleeping = undefined;
+    }
+  }
+
+  /** Still worth retrying later (canRetry: STORE_UNAVAILABLE); just not by this call. */
+  function givingUp(error: AppError): AppError {
+    return new AppError('STORE_UNAVAILABLE', `giving up for now: ${error.message}`, { cause: error });
   }
 
   /** One attempt loop for `lines` as a unit: resolves when stored, throws only non-retryable errors. */
   async function writeUntilAnswered(lines: readonly string[], stop: () => boolean, result: BatchResult): Promise<void> {
-    let delay = retryInitialMs;
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       const started = process.hrtime.bigint();
       try {
         result.writes += 1;
@@ -118,20 +144,20 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
         return;
       } catch (caught) {
         const error = toAppError(caught);
-        if (!retryable(error)) throw error;
+        if (!error.canRetry()) throw error;
+        const delay = error.retryAfterMs(attempt, backoff);
         if (outageSince === undefined) {
           outageSince = Date.now();
-          log.warn({ err: error.message, status: error.details?.status, ...options.buffered?.() }, 'InfluxDB outage started; the log holds the readings, retrying');
+          log.warn({ err: error.message, status: error.status, retryInMs: delay, ...options.buffered?.() }, 'InfluxDB outage started; the log holds the readings, retrying');
           options.onOutage?.('start', { error: error.message });
         }
         options.onRetry?.(error);
-        if (error.details?.status === 404 && options.client.ensureDatabase) {
+        if (error.status === 404 && options.client.ensureDatabase) {
           await options.client.ensureDatabase().catch(() => {});
         }
-        if (stop()) throw new AppError('STORE_UNAVAILABLE', `giving up for now: ${error.message}`, { cause: error, retryable: true });
+        if (stop()) throw givingUp(error);
         await sleep(delay);
-        if (stop()) throw new AppError('STORE_UNAVAILABLE', `giving up for now: ${error.message}`, { cause: error, retryable: true });
-        delay = Math.min(delay * 2, retryMaxMs);
+        if (stop()) throw givingUp(error);
       }
     }
   }
@@ -142,8 +168,8 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
       result.stored += lines.length;
     } catch (caught) {
       const error = toAppError(caught);
-      const status = error.details?.status;
-      if (status !== 400 && status !== 413) throw error;
+      const status = error.status;
+      if (error.canRetry() || (status !== 400 && status !== 413)) throw error;
       const body = String(error.details?.body ?? error.message);
       if (lines.length === 1) {
         const reason = classifyRefusal(status, body);
@@ -170,6 +196,6 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
       return result;
     },
     inOutage: () => outageSince !== undefined,
-    interrupt: () => sleeping?.(),
+    interrupt: () => sleeping?.abort(),
   };
 }

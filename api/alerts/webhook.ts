@@ -4,12 +4,14 @@
  *
  * A failing webhook never blocks anything: `enqueue` only appends to a bounded in-memory
  * queue (the oldest event is dropped and counted when it is full); each attempt has a
- * timeout; network errors, timeouts, 408, 429 and 5xx are retried with exponential backoff
- * and jitter (Retry-After honoured up to the cap) up to `maxAttempts`, other answers are
- * final. `Idempotency-Key` is the same on every attempt of one event, so a receiver can drop
- * the duplicate of an attempt whose answer was lost.
+ * timeout; network errors, timeouts, 408, 425, 429 and 5xx are retried (the failure's
+ * AppError decides: `canRetry()`) with exponential backoff and full jitter, or the receiver's
+ * Retry-After when it sent one, either capped at `maxBackoffMs` (`retryAfterMs()`), up to
+ * `maxAttempts`; other answers are final. `Idempotency-Key` is the same on every attempt of
+ * one event, so a receiver can drop the duplicate of an attempt whose answer was lost.
  */
 import type { Alert } from '../../contracts/index.ts';
+import { AppError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import { createSilentLogger } from '../../common/logger.ts';
 
@@ -19,7 +21,7 @@ export interface WebhookOptions {
   timeoutMs?: number | undefined;
   /** Attempts per event, the first included; default 5. */
   maxAttempts?: number | undefined;
-  /** First retry delay; doubles each time up to maxBackoffMs. Default 1 s / 60 s. */
+  /** Ceiling of the first retry's jittered delay; doubles each time up to maxBackoffMs. Default 1 s / 60 s. */
   backoffMs?: number | undefined;
   maxBackoffMs?: number | undefined;
   /** Events waiting; default 1,000. */
@@ -27,6 +29,10 @@ export interface WebhookOptions {
   logger?: Logger | undefined;
   /** Tests may inject; default the global fetch. */
   fetch?: typeof fetch | undefined;
+  /** Uniform in [0, 1), for the jitter; default Math.random. */
+  random?: (() => number) | undefined;
+  /** Waits between attempts, resolving early when `signal` aborts (close); default a timer. */
+  sleep?: ((ms: number, signal: AbortSignal) => Promise<void>) | undefined;
 }
 
 export interface WebhookStats {
@@ -48,14 +54,28 @@ export interface WebhookSender {
   close(): Promise<void>;
 }
 
-const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+function timerSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 export function createWebhookSender(options: WebhookOptions): WebhookSender {
   const log = options.logger ?? createSilentLogger();
   const timeoutMs = options.timeoutMs ?? 5_000;
   const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
-  const backoffMs = options.backoffMs ?? 1_000;
   const maxBackoffMs = options.maxBackoffMs ?? 60_000;
+  // Retry-After is honoured up to the same cap as the backoff.
+  const backoff = { initialMs: options.backoffMs ?? 1_000, maxMs: maxBackoffMs, retryAfterMaxMs: maxBackoffMs, random: options.random ?? Math.random };
+  const sleep = options.sleep ?? timerSleep;
   const queueMax = Math.max(1, options.queueMax ?? 1_000);
   const doFetch = options.fetch ?? fetch;
   const queue: Alert[] = [];
@@ -65,22 +85,12 @@ export function createWebhookSender(options: WebhookOptions): WebhookSender {
   const closing = new AbortController();
   let idleWaiters: (() => void)[] = [];
 
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (closing.signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      function done() {
-        clearTimeout(timer);
-        closing.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      closing.signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  /** 'ok', 'final' (do not retry) or a retry delay hint in ms (0 = none). */
-  async function attempt(alert: Alert, body: string): Promise<'ok' | 'final' | number> {
+  /**
+   * 'ok', 'closed' (aborted by close()), or the failure as an AppError carrying its retry
+   * decision (the `transient` table: 408, 425, 429, 5xx, network errors and timeouts) and the
+   * receiver's Retry-After.
+   */
+  async function attempt(alert: Alert, body: string): Promise<'ok' | 'closed' | AppError> {
     const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(timeoutMs)]);
     try {
       const response = await doFetch(options.url, {
@@ -98,17 +108,20 @@ export function createWebhookSender(options: WebhookOptions): WebhookSender {
       // The body is not needed; release the connection.
       await response.body?.cancel().catch(() => {});
       if (response.ok) return 'ok';
-      if (!RETRYABLE_STATUS.has(response.status)) {
-        log.warn({ status: response.status, alertId: alert.id }, 'alert webhook refused the event; not retried');
-        return 'final';
-      }
-      const retryAfter = Number(response.headers.get('retry-after'));
-      log.warn({ status: response.status, alertId: alert.id }, 'alert webhook failed; will retry');
-      return Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 0;
-    } catch (error) {
-      if (closing.signal.aborted) return 'final';
-      log.warn({ err: (error as Error).message, alertId: alert.id }, 'alert webhook unreachable or timed out; will retry');
-      return 0;
+      const error = new AppError('WEBHOOK_FAILED', `alert webhook answered HTTP ${response.status}`, {
+        status: response.status,
+        retryAfter: response.headers.get('retry-after'),
+      });
+      if (error.canRetry()) log.warn({ status: response.status, alertId: alert.id }, 'alert webhook failed; will retry');
+      else log.warn({ status: response.status, alertId: alert.id }, 'alert webhook refused the event; not retried');
+      return error;
+    } catch (caught) {
+      if (closing.signal.aborted) return 'closed';
+      const message = caught instanceof Error ? caught.message : String(caught);
+      const error = new AppError('WEBHOOK_FAILED', `alert webhook request failed: ${message}`, { cause: caught });
+      if (error.canRetry()) log.warn({ err: message, alertId: alert.id }, 'alert webhook unreachable or timed out; will retry');
+      else log.warn({ err: message, alertId: alert.id }, 'alert webhook request failed; not retried');
+      return error;
     }
   }
 
@@ -116,16 +129,13 @@ export function createWebhookSender(options: WebhookOptions): WebhookSender {
     while (queue.length > 0 && !closed) {
       const alert = queue[0]!;
       const body = JSON.stringify(alert);
-      let outcome: 'ok' | 'final' | number = 'final';
+      let outcome: 'ok' | 'closed' | AppError = 'closed';
       for (let n = 1; n <= maxAttempts && !closed; n++) {
         outcome = await attempt(alert, body);
-        if (typeof outcome !== 'number') break;
+        if (outcome === 'ok' || outcome === 'closed' || !outcome.canRetry()) break;
         if (n === maxAttempts) break;
         stats.retries += 1;
-        const exponential = Math.min(maxBackoffMs, backoffMs * 2 ** (n - 1));
-        // Full jitter on half the delay: spread retries without ever going below half.
-        const delay = Math.min(maxBackoffMs, Math.max(outcome, exponential / 2 + Math.random() * (exponential / 2)));
-        await sleep(delay);
+        await sleep(outcome.retryAfterMs(n, backoff), closing.signal);
       }
       if (closed) break;
       // The head may have been dropped by a full queue meanwhile: remove exactly this event.

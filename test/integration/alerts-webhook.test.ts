@@ -137,3 +137,46 @@ describe('the alert webhook', () => {
     expect(hook.received.map((r) => r.body.id)).toEqual(['q0', 'q4', 'q5']);
   });
 });
+
+describe('the alert webhook reads the retry decision of each failure', () => {
+  function scripted(answers: (number | Error | [number, string])[]) {
+    const calls: number[] = [];
+    const fetchFake: typeof fetch = async () => {
+      calls.push(calls.length + 1);
+      const answer = answers.shift() ?? 204;
+      if (answer instanceof Error) throw answer;
+      const [status, retryAfter] = Array.isArray(answer) ? answer : [answer, undefined];
+      return new Response(null, { status, headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter } });
+    };
+    return { calls, fetchFake };
+  }
+
+  it('waits out Retry-After (capped at maxBackoffMs), else backs off with full jitter; gives up on a final answer', async () => {
+    const waits: number[] = [];
+    const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    const { calls, fetchFake } = scripted([[503, '2'], [429, '600'], refused, 502, 404]);
+    const s = sender('http://hook.invalid/x', {
+      fetch: fetchFake,
+      backoffMs: 100,
+      maxBackoffMs: 30_000,
+      maxAttempts: 10,
+      random: () => 0.5,
+      sleep: async (ms) => void waits.push(ms),
+    });
+    s.enqueue(alert('r1'));
+    await s.idle();
+    // 2 s as asked; 600 s capped; then jitter: half of min(30 s, 100 ms · 2^(n-1)) for n = 3, 4.
+    expect(waits).toEqual([2_000, 30_000, 200, 400]);
+    expect(calls).toHaveLength(5);
+    expect(s.stats()).toMatchObject({ sent: 0, failed: 1, retries: 4 });
+  });
+
+  it('does not retry a request that failed for no network reason', async () => {
+    const { calls, fetchFake } = scripted([new TypeError('fetch failed', { cause: new Error('unexpected redirect') })]);
+    const s = sender('http://hook.invalid/x', { fetch: fetchFake, sleep: async () => {} });
+    s.enqueue(alert('r2'));
+    await s.idle();
+    expect(calls).toHaveLength(1);
+    expect(s.stats()).toMatchObject({ failed: 1, retries: 0 });
+  });
+});
