@@ -205,8 +205,10 @@ export async function createBroker(options: BrokerOptions = {}): Promise<Broker>
           wss ? new Promise<void>((resolve) => wss.close(() => resolve())) : Promise.resolve(),
         ]);
         // A durable persistence (persistence-file.ts) makes its last changes durable and closes its files.
-        const persistence = options.persistence as { close?: () => Promise<void> } | undefined;
+        const persistence = options.persistence as { close?: () => Promise<void>; destroy?: () => Promise<void> | void } | undefined;
         if (typeof persistence?.close === 'function') await persistence.close();
+        // Aedes closes its mq but not its persistence: a Redis one keeps its connection otherwise.
+        else if (typeof persistence?.destroy === 'function') await persistence.destroy();
         log.info('broker closed');
       })();
       return closing;

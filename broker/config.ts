@@ -44,6 +44,14 @@ export const BrokerConfigSchema = z.object({
    * the log): `file` (journal + snapshot under DATA_DIR/broker, survives a restart) or `memory`.
    */
   BROKER_PERSISTENCE: z.enum(['file', 'memory']).default('file'),
+  /**
+   * Cluster mode: broker nodes share subscriptions, sessions and queued messages through this
+   * Redis (redis://host:port[/db]); BROKER_PERSISTENCE is then not used. Unset: one node.
+   */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'a redis:// or rediss:// URL')
+    .optional(),
   DATA_DIR: z.string().default('.data'),
   BROKER_PERSISTENCE_DIR: z.string().optional(),
   BROKER_PERSISTENCE_FSYNC: booleanSchema(true),

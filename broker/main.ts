@@ -5,6 +5,7 @@ import { exitOnConfigError, parseConfig } from '../common/config.ts';
 import { AppError } from '../common/errors.ts';
 import { openFileRegistry, type FileRegistry } from '../common/registry/index.ts';
 import { createBrokerPolicy } from './auth.ts';
+import { createClusterEngines } from './cluster.ts';
 import { createEdge } from './edge.ts';
 import { createLogger } from '../common/logger.ts';
 import { createMetricsRegistry, registerProcessMetrics, startOpsServerOrWarn } from '../common/metrics.ts';
@@ -20,6 +21,13 @@ function readPem(path: string, variable: string): Buffer {
   } catch (error) {
     throw new AppError('CONFIG_INVALID', `invalid configuration:\n  ${variable}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
+}
+
+/** A Redis URL for logs: the password, if any, left out. */
+function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
 }
 
 try {
@@ -62,7 +70,10 @@ try {
   });
   // `file`: queued QoS 1 messages and persistent sessions survive a restart (docs/durability.md).
   let persistence: FilePersistence | undefined;
-  if (config.BROKER_PERSISTENCE === 'file') {
+  const cluster = config.REDIS_URL ? createClusterEngines(config.REDIS_URL) : undefined;
+  if (cluster) {
+    log.info({ redis: redactUrl(config.REDIS_URL!) }, 'cluster mode: sessions, subscriptions and queued messages shared through Redis');
+  } else if (config.BROKER_PERSISTENCE === 'file') {
     const dir = resolve(config.BROKER_PERSISTENCE_DIR ?? join(config.DATA_DIR, 'broker'));
     persistence = await createFilePersistence({ dir, fsync: config.BROKER_PERSISTENCE_FSYNC, compactBytes: config.BROKER_JOURNAL_COMPACT_BYTES, logger: log });
     log.info({ dir }, 'broker persistence: file');
@@ -71,6 +82,7 @@ try {
   }
   const broker = await createBroker({
     ...(persistence ? { persistence } : {}),
+    ...(cluster ? { persistence: cluster.persistence, mq: cluster.mq } : {}),
     edge,
     host: config.MQTT_HOST,
     port: config.MQTT_PORT,

@@ -10,6 +10,7 @@
  * - Debian packages (as root on Debian only; otherwise it says exactly what to install):
  *     influxdb            lab (unless INFLUX_URL is set), test, bench
  *     chromium            test (dashboard browser tests)
+ *     redis-server        test (cluster mode: broker nodes sharing Redis)
  *     mosquitto-clients   test (security and lab tests publish with mosquitto_pub), bench
  *     mosquitto           test (the benchmark's smoke test), bench (the peer broker)
  * - the dashboard: built with Vite when dist/dashboard is missing or older than its sources.
@@ -74,6 +75,7 @@ function requiredDebianPackages() {
   if (needsInflux) packages.push({ name: 'influxdb', binary: 'influxd', why: 'the local InfluxDB' });
   if (mode === 'test') {
     packages.push({ name: 'chromium', binary: 'chromium', why: 'the dashboard browser tests' });
+    packages.push({ name: 'redis-server', binary: 'redis-server', why: 'the cluster-mode tests (broker nodes sharing Redis)' });
   }
   if (mode === 'test' || mode === 'bench') {
     packages.push({ name: 'mosquitto', binary: 'mosquitto', why: 'the peer broker of the benchmark (and its smoke test)' });
