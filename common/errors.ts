@@ -1,7 +1,7 @@
 /**
  * One error class with stable string codes, and the retry decision every error carries.
  *
- * Like influxdb-client-js (`packages/core/src/errors.ts`), an error answers for itself whether
+ * Like the errors of influxdb-client-js (the InfluxDB client library), an error answers for itself whether
  * sending the same request again can help (`canRetry()`) and how long to wait first
  * (`retryAfterMs(attempt)`). The decision is made once, from what the error knows: the HTTP
  * status of the failed exchange, a network error code or timeout somewhere in its `cause`
