@@ -1,7 +1,11 @@
 /**
  * The HTTP application: REST under /api/v1, health, and the built dashboard at `/`.
  * Built by a factory so tests use `app.inject()` without a socket; server.ts adds the
- * listening socket, socket.io and the live feed.
+ * listening socket and the parts with a life of their own. Those are fastify plugins
+ * (api/plugins/): live feed, research (rollups), alerting, jobs, trials — each takes its
+ * dependencies as options, registers its routes and closes in an `onClose` hook, so
+ * `app.close()` closes them in reverse order of registration (jobs before what they use).
+ * Routes read through a ReadingStore (api/store.ts), never the InfluxDB client.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,13 +28,16 @@ import { healthRoutes, type HealthCheck } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import type { MetricsRegistry } from '../common/metrics.ts';
 import { readingRoutes } from './routes/readings.ts';
-import { alertRoutes, type AlertRoutesOptions } from './routes/alerts.ts';
-import { jobRoutes, type JobRoutesOptions } from './routes/jobs.ts';
-import { trialRoutes } from './routes/trials.ts';
-import type { TrialStore } from './trials/store.ts';
+import type { Scheduler } from './jobs/scheduler.ts';
+import { alertingPlugin, type AlertingPluginOptions } from './plugins/alerting.ts';
+import { jobsPlugin } from './plugins/jobs.ts';
+import { livePlugin, liveOf, type LivePluginOptions } from './plugins/live.ts';
+import { researchOf, researchPlugin, type ResearchPluginOptions } from './plugins/research.ts';
+import { trialsPlugin, type TrialsPluginOptions } from './plugins/trials.ts';
 import type { ReadingStore } from './store.ts';
 
 export interface AppOptions {
+  /** The reads of every route (api/store.ts: createReadingStore over InfluxDB). */
   store: ReadingStore;
   readinessChecks?: Record<string, HealthCheck>;
   /** Directory of the built dashboard (dist/dashboard); missing = a page saying how to build it. */
@@ -47,16 +54,20 @@ export interface AppOptions {
   security?: Omit<SecurityOptions, 'authenticator'> | undefined;
   /** Told when a device is registered, removed, disabled or re-enabled (live `device` events). */
   onDeviceStatus?: ((status: DeviceStatus) => void) | undefined;
-  /** Research API: query limits (api/query/limits.ts) and each device's declared interval (s). */
+  /** Research API: query limits (api/query/limits.ts) and each device's declared interval (s); `researchJob` supplies them when given. */
   research?: { limits?: QueryLimits | undefined; lookupInterval?: LookupInterval | undefined } | undefined;
+  /** The research plugin: rollup job and retention, started on ready (api/plugins/research.ts). */
+  researchJob?: Pick<ResearchPluginOptions, 'influx' | 'research'> | undefined;
+  /** The live feed (socket.io on this app's server, fed from the broker): api/plugins/live.ts. */
+  live?: Omit<LivePluginOptions, 'authenticator' | 'logger'> | undefined;
   /** Prometheus registry served at GET /metrics (with HTTP request metrics); omitted = no /metrics. */
   metrics?: MetricsRegistry | undefined;
-  /** Alert rules (/api/v1/alert-rules, admin) and alerts (/api/v1/alerts, read); omitted = no alert routes. */
-  alerts?: Omit<AlertRoutesOptions, 'now'> | undefined;
-  /** Scheduled jobs shown at /api/v1/jobs (api/jobs/scheduler.ts); omitted = no /jobs. */
-  jobs?: JobRoutesOptions['jobs'] | undefined;
-  /** Trials and their device reports (/api/v1/trials); needs `registry`. */
-  trials?: { store: TrialStore; maxReadingsPerDevice?: number | undefined; dailySummarySchedule?: string | undefined } | undefined;
+  /** Alerting: rules (/api/v1/alert-rules, admin), alerts (/api/v1/alerts, read), engine and its jobs; needs `jobs`. Omitted = none. */
+  alerts?: AlertingPluginOptions['alerting'] | undefined;
+  /** The job scheduler: started on ready, shown at /api/v1/jobs, stopped on close; omitted = no /jobs. */
+  jobs?: Scheduler | undefined;
+  /** Trials and their device reports (/api/v1/trials), with the daily summary job when `jobs` is given; needs `registry`. */
+  trials?: Pick<TrialsPluginOptions, 'store' | 'maxReadingsPerDevice' | 'dailySummarySchedule' | 'write'> | undefined;
 }
 
 export const DEFAULT_DASHBOARD_DIR = join(import.meta.dirname, '..', 'dist', 'dashboard');
@@ -81,6 +92,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerOpenApi(app);
 
   const now = options.now ?? Date.now;
+  const log = options.logger;
+  // Registered first, closed last: the plugins after it (alerting) use it until they close.
+  if (options.live) await app.register(livePlugin, { ...options.live, authenticator, logger: log });
+  if (options.researchJob) {
+    await app.register(researchPlugin, { ...options.researchJob, scheduler: options.jobs, registry: options.registry, logger: log });
+  }
+  const research = researchOf(app) ?? options.research;
   // First: its onResponse hook counts the requests of every route registered after it.
   if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
   await app.register(healthRoutes, { readinessChecks: options.readinessChecks ?? {} });
@@ -89,24 +107,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     store: options.store,
     now,
     latestWindowMs: options.latestWindowMs ?? 30 * 86_400_000,
-    limits: options.research?.limits,
-    lookupInterval: options.research?.lookupInterval,
+    limits: research?.limits,
+    lookupInterval: research?.lookupInterval,
   });
-  await app.register(aqiRoutes, { prefix: '/api/v1', store: options.store, now, limits: options.research?.limits });
-  if (options.alerts) await app.register(alertRoutes, { prefix: '/api/v1', ...options.alerts, now });
-  if (options.jobs) await app.register(jobRoutes, { prefix: '/api/v1', jobs: options.jobs });
+  await app.register(aqiRoutes, { prefix: '/api/v1', store: options.store, now, limits: research?.limits });
+  if (options.alerts) {
+    if (!options.jobs) throw new Error('buildApp: alerts need jobs (a scheduler for their offline and repeat jobs)');
+    await app.register(alertingPlugin, { alerting: options.alerts, scheduler: options.jobs, live: liveOf(app), registry: options.registry, logger: log, now });
+  }
+  // After research and alerting, whose jobs it runs: closed before them.
+  if (options.jobs) await app.register(jobsPlugin, { scheduler: options.jobs });
 
   if (options.registry) {
     await app.register(deviceRoutes, { prefix: '/api/v1', registry: options.registry, onStatus: options.onDeviceStatus });
     await app.register(keyRoutes, { prefix: '/api/v1', registry: options.registry });
     if (options.trials) {
-      const registry = options.registry;
-      await app.register(trialRoutes, {
-        prefix: '/api/v1',
-        trials: options.trials.store,
-        now,
-        report: { influx: options.store.influx, lookupDevice: (id) => registry.get(id), maxReadingsPerDevice: options.trials.maxReadingsPerDevice },
-      });
+      await app.register(trialsPlugin, { ...options.trials, queries: options.store, registry: options.registry, now, scheduler: options.jobs, logger: log });
     }
   }
 

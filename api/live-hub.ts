@@ -46,8 +46,16 @@ export interface LiveHubOptions {
   maxBatch?: number | undefined;
 }
 
+/** Told of every valid live reading and rejection (e.g. the alert engine); must not throw or block. */
+export interface LiveListener {
+  onReading?: ((reading: LiveReading) => void) | undefined;
+  onRejection?: ((rejection: Rejection) => void) | undefined;
+}
+
 export interface LiveHub {
   ready: Promise<void>;
+  /** Adds a listener after construction (the alerting plugin does); returns its removal. */
+  listen(listener: LiveListener): () => void;
   connected(): boolean;
   stats(): { forwarded: number; dropped: number; clients: number; batchingClients: number; batches: number };
   close(): Promise<void>;
@@ -70,6 +78,7 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
   /** Connected sockets that get one event per reading: while there are none, skip those emits. */
   let singleSockets = 0;
   let batchingSockets = 0;
+  const listeners: LiveListener[] = [{ onReading: options.onReading, onRejection: options.onRejection }];
   const batcher = createLiveBatcher({
     ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
     // One encoding per batch and group, however many sockets the group has.
@@ -169,19 +178,26 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
       const rooms = roomsOf(reading.kind, reading.deviceId);
       if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('reading', reading);
       batcher.pushReading(reading, rooms);
-      options.onReading?.(reading);
+      for (const listener of listeners) listener.onReading?.(reading);
     }
     for (const rejection of body.rejections) {
       const rooms = rejection.kind && rejection.deviceId ? roomsOf(rejection.kind, rejection.deviceId) : ['all'];
       if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('rejected', rejection);
       batcher.pushRejection(rejection, rooms);
-      options.onRejection?.(rejection);
+      for (const listener of listeners) listener.onRejection?.(rejection);
     }
     forwarded += body.readings.length + body.rejections.length;
   });
 
   return {
     ready,
+    listen(listener) {
+      listeners.push(listener);
+      return () => {
+        const index = listeners.indexOf(listener);
+        if (index >= 0) listeners.splice(index, 1);
+      };
+    },
     connected: () => client.connected,
     stats: () => {
       const batches = batcher.stats();

@@ -1,42 +1,80 @@
 /**
- * Read queries against InfluxDB for the API. Values from requests only ever travel as
- * bound parameters; measurement and field names come from the contract allow-lists.
+ * The API's read interface to the stored readings, and its one implementation over InfluxDB.
+ * Routes, the trial report and the jobs that read get a `ReadingStore` — named questions
+ * (readings for a plan, latest, rejections, AQI, a trial device's figures) — never the
+ * InfluxDB client, so nothing outside api/query/ and this module can send InfluxQL.
+ * Statements come from api/query/influxql.ts: values from requests only ever travel as bound
+ * parameters; measurement and field names come from the contract allow-lists.
  */
-import { METRICS_BY_KIND, type LiveReading, type ReadingKind, type Rejection } from '../contracts/index.ts';
+import { METRICS_BY_KIND, type AqiResponse, type EaqiStation, type LiveReading, type ReadingKind, type Rejection, type WhoResponse } from '../contracts/index.ts';
 import type { InfluxClient, QueryParams } from '../common/influx.ts';
-import { createInfluxClient, quoteIdentifier, seriesToRows } from '../common/influx.ts';
-import {
-  MEASUREMENTS,
-  REJECTED_MEASUREMENT,
-  TAG_DEVICE,
-  TAG_KIND,
-  rowToReading,
-  rowToRejection,
-} from '../common/influx-schema.ts';
+import { createInfluxClient, seriesToRows } from '../common/influx.ts';
+import { TAG_DEVICE, rowToReading, rowToRejection } from '../common/influx-schema.ts';
+import { answerAqi, answerWho } from './query/aqi.ts';
+import { lastValueStatement, latestStatement, rejectionsStatement } from './query/influxql.ts';
+import type { QueryLimits } from './query/limits.ts';
+import type { ReadingsPlan, TagFilter } from './query/params.ts';
+import { answerReadings, type LookupInterval, type ReadingsAnswer } from './query/readings.ts';
+import { findDeviceKind, readDeviceRows, readHourlyMeans, readRejectionFigures, type HourlyMeans, type MsRange, type RejectionFigures } from './query/trials.ts';
+import type { ReadingRow } from './trials/stats.ts';
+
+export type { HourlyMeans, MsRange, RejectionFigures };
 
 /** How long a streamed export may wait on a slow client before InfluxDB's socket counts as idle. */
 export const EXPORT_IDLE_TIMEOUT_MS = 5 * 60_000;
 
+/** Latest values of every metric per `kind/device`: metric → value and its time. */
+export type LatestPerMetric = Map<string, Record<string, { value: number | boolean; ts: string }>>;
+
+/** What the research routes (/readings, /latest, /rejections, /aqi) ask. */
+export interface ReadingQueries {
+  /** A planned `/readings` request (api/query/params.ts): a JSON page or a streamed export. */
+  readings(plan: ReadingsPlan, settings: { limits: QueryLimits; lookupInterval?: LookupInterval | undefined }): Promise<ReadingsAnswer>;
+  /** The latest reading of every device heard from within `windowMs`. */
+  latest(kinds: readonly ReadingKind[], nowMs: number, windowMs: number): Promise<LiveReading[]>;
+  /**
+   * The latest value of every metric of every device within `windowMs`, with its time: a
+   * device that sends some metrics less often than others still shows each one's age.
+   */
+  latestPerMetric(kinds: readonly ReadingKind[], nowMs: number, windowMs: number): Promise<LatestPerMetric>;
+  rejections(filter: { device?: string | undefined; kind?: ReadingKind | undefined; fromMs: number; limit: number }): Promise<Rejection[]>;
+  /** The EAQI at `atMs` of a device or a site (api/query/aqi.ts). */
+  aqi(input: { device?: string | undefined; site?: string | undefined; atMs: number; station: EaqiStation }, nowMs: number, limits: QueryLimits): Promise<AqiResponse>;
+  /** WHO 2021 guideline exceedance days per device. */
+  who(input: { filter: TagFilter; fromMs: number; toMs: number }, nowMs: number, limits: QueryLimits): Promise<WhoResponse>;
+}
+
+/** What a trial's device report (api/trials/report.ts) asks. */
+export interface TrialQueries {
+  /** Every stored reading of a device in the range; more than `maxRows` → 400 asking for a sub-range. */
+  deviceRows(kind: ReadingKind, deviceId: string, range: MsRange, maxRows: number): Promise<ReadingRow[]>;
+  /** The kind of a device's stored readings in the range (for a device no longer registered). */
+  deviceKind(deviceId: string, range: MsRange): Promise<ReadingKind | undefined>;
+  /** A device's rejections in the range by reason, with the newest `examplesPerReason` of each. */
+  rejectionFigures(deviceId: string, range: MsRange, examplesPerReason: number): Promise<RejectionFigures>;
+  /** Hourly means of the reference pollutants per device. */
+  hourlyMeans(devices: readonly string[], range: MsRange): Promise<HourlyMeans>;
+}
+
+export type ReadingStore = ReadingQueries & TrialQueries;
+
 /**
- * The API's reads that are not research queries (those live in api/query/): the latest
- * reading per device for the map, and recent rejections. `influx` is exposed for api/query,
- * and `exportInflux` for streamed exports: a download paced by a slow client leaves the
- * InfluxDB socket idle (backpressure), which the client's usual 10 s timeout would cut.
+ * The store over an InfluxDB client. Streamed exports use their own client with a long idle
+ * timeout: a download paced by a slow client leaves the InfluxDB socket idle (backpressure),
+ * which the client's usual 10 s timeout would cut.
  */
-export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryChunks'> & { settings?: InfluxClient['settings'] }) {
+export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryChunks'> & { settings?: InfluxClient['settings'] }): ReadingStore {
   const exportInflux = influx.settings
     ? createInfluxClient({ ...influx.settings, timeoutMs: Math.max(influx.settings.timeoutMs ?? 0, EXPORT_IDLE_TIMEOUT_MS) })
     : influx;
   return {
-    influx,
-    exportInflux,
+    readings: (plan, settings) => answerReadings(plan, { influx, exportInflux, limits: settings.limits, lookupInterval: settings.lookupInterval }),
+    aqi: (input, nowMs, limits) => answerAqi({ influx, limits }, input, nowMs),
+    who: (input, nowMs, limits) => answerWho({ influx, limits }, input, nowMs),
 
-    /** The latest reading of every device heard from within `windowMs`. */
-    async latest(kinds: readonly ReadingKind[], nowMs: number, windowMs: number): Promise<LiveReading[]> {
-      const params: QueryParams = { from: new Date(nowMs - windowMs).toISOString() };
-      const statements = kinds.map(
-        (k) => `SELECT * FROM ${quoteIdentifier(MEASUREMENTS[k])} WHERE time >= $from GROUP BY ${quoteIdentifier(TAG_DEVICE)} ORDER BY time DESC LIMIT 1`,
-      );
+    async latest(kinds, nowMs, windowMs) {
+      const params: QueryParams = {};
+      const statements = kinds.map((kind) => latestStatement(kind, nowMs - windowMs, params));
       const results = await influx.query(statements.join('; '), params);
       const readings: LiveReading[] = [];
       results.forEach((result, i) => {
@@ -45,19 +83,12 @@ export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryCh
       return readings.sort((a, b) => a.deviceId.localeCompare(b.deviceId));
     },
 
-    /**
-     * The latest value of every metric of every device within `windowMs`, with its time: a
-     * device that sends some metrics less often than others still shows each one's age.
-     */
-    async latestPerMetric(kinds: readonly ReadingKind[], nowMs: number, windowMs: number): Promise<Map<string, Record<string, { value: number | boolean; ts: string }>>> {
-      const params: QueryParams = { from: new Date(nowMs - windowMs).toISOString() };
+    async latestPerMetric(kinds, nowMs, windowMs) {
+      const params: QueryParams = {};
       const asked = kinds.flatMap((kind) => METRICS_BY_KIND[kind].map((metric) => ({ kind, metric })));
-      const statements = asked.map(
-        ({ kind, metric }) =>
-          `SELECT LAST(${quoteIdentifier(metric)}) AS "value" FROM ${quoteIdentifier(MEASUREMENTS[kind])} WHERE time >= $from GROUP BY ${quoteIdentifier(TAG_DEVICE)}`,
-      );
+      const statements = asked.map(({ kind, metric }) => lastValueStatement(kind, metric, nowMs - windowMs, params));
       const results = await influx.query(statements.join('; '), params);
-      const byDevice = new Map<string, Record<string, { value: number | boolean; ts: string }>>();
+      const byDevice: LatestPerMetric = new Map();
       results.forEach((result, i) => {
         const { kind, metric } = asked[i]!;
         for (const row of seriesToRows(result.series ?? [])) {
@@ -72,23 +103,15 @@ export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryCh
       return byDevice;
     },
 
-    async rejections(filter: { device?: string | undefined; kind?: ReadingKind | undefined; fromMs: number; limit: number }): Promise<Rejection[]> {
-      const params: QueryParams = { from: new Date(filter.fromMs).toISOString() };
-      let where = 'time >= $from';
-      if (filter.device) {
-        params.device = filter.device;
-        where += ` AND ${quoteIdentifier(TAG_DEVICE)} = $device`;
-      }
-      if (filter.kind) {
-        params.kind = filter.kind;
-        where += ` AND ${quoteIdentifier(TAG_KIND)} = $kind`;
-      }
-      const [result] = await influx.query(
-        `SELECT * FROM ${quoteIdentifier(REJECTED_MEASUREMENT)} WHERE ${where} ORDER BY time DESC LIMIT ${filter.limit}`,
-        params,
-      );
+    async rejections(filter) {
+      const params: QueryParams = {};
+      const [result] = await influx.query(rejectionsStatement(filter, filter.fromMs, filter.limit, params), params);
       return seriesToRows(result?.series ?? []).map(rowToRejection);
     },
+
+    deviceRows: (kind, deviceId, range, maxRows) => readDeviceRows(influx, kind, deviceId, range, maxRows),
+    deviceKind: (deviceId, range) => findDeviceKind(influx, deviceId, range),
+    rejectionFigures: (deviceId, range, examples) => readRejectionFigures(influx, deviceId, range, examples),
+    hourlyMeans: (devices, range) => readHourlyMeans(influx, devices, range),
   };
 }
-export type ReadingStore = ReturnType<typeof createReadingStore>;

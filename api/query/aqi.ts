@@ -18,9 +18,9 @@ import {
 } from '../../contracts/index.ts';
 import { AppError } from '../../common/errors.ts';
 import type { InfluxClient, QueryParams } from '../../common/influx.ts';
-import { quoteIdentifier, seriesToRows } from '../../common/influx.ts';
-import { TAG_DEVICE, rollupField } from '../../common/influx-schema.ts';
-import { iso, rawFrom, rollupFrom, tagConditions } from './influxql.ts';
+import { seriesToRows } from '../../common/influx.ts';
+import { TAG_DEVICE } from '../../common/influx-schema.ts';
+import { hourlyMeansStatement, iso } from './influxql.ts';
 import { DAY_MS, HOUR_MS, type QueryLimits } from './limits.ts';
 import type { TagFilter } from './params.ts';
 
@@ -37,20 +37,6 @@ function hourlySource(fromMs: number, nowMs: number, limits: QueryLimits): Hourl
   return beyondRetention && limits.rollupsEnabled ? 'rollup_1h' : 'raw';
 }
 
-function hourlyMeansSelect(pollutants: readonly string[], source: HourlySource): string {
-  return pollutants
-    .map((p) =>
-      source === 'raw'
-        ? `MEAN(${quoteIdentifier(p)}) AS ${quoteIdentifier(p)}`
-        : `SUM(${quoteIdentifier(rollupField(p, 'sum'))}) / SUM(${quoteIdentifier(rollupField(p, 'count'))}) AS ${quoteIdentifier(p)}`,
-    )
-    .join(', ');
-}
-
-function fromClause(source: HourlySource): string {
-  return source === 'raw' ? rawFrom('air') : rollupFrom('air', '1h');
-}
-
 /** The EAQI at `atMs` for one device or one site (all its air devices pooled per hour). */
 export async function answerAqi(
   deps: AqiDeps,
@@ -61,13 +47,9 @@ export async function answerAqi(
   const endMs = Math.floor(input.atMs / HOUR_MS) * HOUR_MS;
   const startMs = endMs - 24 * HOUR_MS;
   const source = hourlySource(startMs, nowMs, deps.limits);
-  const params: QueryParams = { from: iso(startMs), to: iso(endMs) };
+  const params: QueryParams = {};
   const filter: TagFilter = input.device ? { devices: [input.device] } : { site: input.site };
-  const where = ['time >= $from', 'time < $to', ...tagConditions(filter, params)].join(' AND ');
-  const rows = await deps.influx.query(
-    `SELECT ${hourlyMeansSelect(EAQI_POLLUTANTS, source)} FROM ${fromClause(source)} WHERE ${where} GROUP BY time(1h) fill(none)`,
-    params,
-  );
+  const rows = await deps.influx.query(hourlyMeansStatement(EAQI_POLLUTANTS, source, filter, { fromMs: startMs, toMs: endMs }, params, false), params);
   const hourly: Record<EaqiPollutant, (number | null)[]> = Object.fromEntries(EAQI_POLLUTANTS.map((p) => [p, new Array<number | null>(24).fill(null)])) as Record<
     EaqiPollutant,
     (number | null)[]
@@ -129,9 +111,8 @@ export async function answerWho(
     }
     source = 'rollup_1h';
   }
-  const params: QueryParams = { from: iso(queryFrom), to: iso(toMs) };
-  const where = ['time >= $from', 'time < $to', ...tagConditions(input.filter, params)].join(' AND ');
-  const statement = `SELECT ${hourlyMeansSelect(WHO_POLLUTANTS, source)} FROM ${fromClause(source)} WHERE ${where} GROUP BY time(1h), ${quoteIdentifier(TAG_DEVICE)} fill(none)`;
+  const params: QueryParams = {};
+  const statement = hourlyMeansStatement(WHO_POLLUTANTS, source, input.filter, { fromMs: queryFrom, toMs }, params, true);
 
   const devices: WhoResponse['devices'] = [];
   let current: string | undefined;

@@ -4,16 +4,20 @@
  * parameter (`$name`), except the one place InfluxQL cannot bind — a regular expression —
  * where the expression is built from hex escapes of a validated value (see greaterThanRegex).
  */
-import type { Aggregate, ReadingKind, ReadingsSource } from '../../contracts/index.ts';
+import { METRICS_BY_KIND, type Aggregate, type ReadingKind, type ReadingsSource } from '../../contracts/index.ts';
 import type { QueryParams } from '../../common/influx.ts';
 import { quoteIdentifier } from '../../common/influx.ts';
 import {
+  FIELD_RECEIVED,
   MEASUREMENTS,
   REGISTRY_TAGS,
+  REJECTED_MEASUREMENT,
   ROLLUP_MEASUREMENTS,
   ROLLUP_RETENTION_POLICY,
   TAG_DEVICE,
+  TAG_KIND,
   TAG_OWNER,
+  TAG_REASON,
   TAG_SITE,
   rollupField,
 } from '../../common/influx-schema.ts';
@@ -154,4 +158,102 @@ export function windowFrom(kind: ReadingKind, source: ReadingsSource): string {
 /** The tag a window query groups by (undefined: all matching devices together). */
 export function groupTag(by: GroupBy): string | undefined {
   return by === 'device' ? TAG_DEVICE : by === 'site' ? TAG_SITE : undefined;
+}
+
+/** A `LIMIT` count: a whole, positive, safe number (never text from a request). */
+export function limitLiteral(limit: number): string {
+  if (!Number.isSafeInteger(limit) || limit <= 0) throw new Error(`not a limit: ${limit}`);
+  return String(limit);
+}
+
+/** A metric of `kind` from the contract (or one of the fields every reading carries), quoted. */
+function metricIdentifier(kind: ReadingKind, metric: string): string {
+  if (!(METRICS_BY_KIND[kind] as readonly string[]).includes(metric) && !READING_FIELDS.includes(metric)) {
+    throw new Error(`not a field of ${kind} readings: ${metric}`);
+  }
+  return quoteIdentifier(metric);
+}
+
+/** Fields beside the metrics that every stored reading may carry. */
+const READING_FIELDS: readonly string[] = [FIELD_RECEIVED, 'seq', 'battery', 'rssi'];
+
+/** The latest reading of every device of `kind` since `$from`. */
+export function latestStatement(kind: ReadingKind, fromMs: number, params: QueryParams): string {
+  params.from = iso(fromMs);
+  return `SELECT * FROM ${rawFrom(kind)} WHERE time >= $from GROUP BY ${quoteIdentifier(TAG_DEVICE)} ORDER BY time DESC LIMIT 1`;
+}
+
+/** The last value of one metric of every device of `kind` since `$from`, as column "value". */
+export function lastValueStatement(kind: ReadingKind, metric: string, fromMs: number, params: QueryParams): string {
+  params.from = iso(fromMs);
+  return `SELECT LAST(${metricIdentifier(kind, metric)}) AS "value" FROM ${rawFrom(kind)} WHERE time >= $from GROUP BY ${quoteIdentifier(TAG_DEVICE)}`;
+}
+
+/** Rejected messages since `fromMs`, newest first, optionally of one device and/or kind. */
+export function rejectionsStatement(filter: { device?: string | undefined; kind?: ReadingKind | undefined }, fromMs: number, limit: number, params: QueryParams): string {
+  params.from = iso(fromMs);
+  const conditions = ['time >= $from'];
+  if (filter.device) {
+    params.device = filter.device;
+    conditions.push(`${quoteIdentifier(TAG_DEVICE)} = $device`);
+  }
+  if (filter.kind) {
+    params.kind = filter.kind;
+    conditions.push(`${quoteIdentifier(TAG_KIND)} = $kind`);
+  }
+  return `SELECT * FROM ${quoteIdentifier(REJECTED_MEASUREMENT)} WHERE ${conditions.join(' AND ')} ORDER BY time DESC LIMIT ${limitLiteral(limit)}`;
+}
+
+/** The device tag values of a measurement (`from`: rawFrom / windowFrom) under site/owner filters. */
+export function deviceTagValuesStatement(from: string, filter: Pick<TagFilter, 'site' | 'owner'>, params: QueryParams): string {
+  const conditions = tagConditions({ site: filter.site, owner: filter.owner }, params);
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+  return `SHOW TAG VALUES FROM ${from} WITH KEY = ${quoteIdentifier(TAG_DEVICE)}${where}`;
+}
+
+/** Hourly means of air pollutants, from raw readings or (exactly, sum ÷ count) from the hourly rollups. */
+export function hourlyMeansSelect(pollutants: readonly string[], source: 'raw' | 'rollup_1h'): string {
+  return pollutants
+    .map((p) => {
+      const metric = metricIdentifier('air', p);
+      return source === 'raw'
+        ? `MEAN(${metric}) AS ${metric}`
+        : `SUM(${quoteIdentifier(rollupField(p, 'sum'))}) / SUM(${quoteIdentifier(rollupField(p, 'count'))}) AS ${metric}`;
+    })
+    .join(', ');
+}
+
+/** Hourly means of `pollutants` per device of `filter` in [from, to) (UTC hours, empty hours left out). */
+export function hourlyMeansStatement(
+  pollutants: readonly string[],
+  source: 'raw' | 'rollup_1h',
+  filter: TagFilter,
+  range: { fromMs: number; toMs: number },
+  params: QueryParams,
+  byDevice: boolean,
+): string {
+  const from = source === 'raw' ? rawFrom('air') : rollupFrom('air', '1h');
+  const group = byDevice ? `time(1h), ${quoteIdentifier(TAG_DEVICE)}` : 'time(1h)';
+  return `SELECT ${hourlyMeansSelect(pollutants, source)} FROM ${from} WHERE ${whereClause(filter, range.fromMs, range.toMs, params)} GROUP BY ${group} fill(none)`;
+}
+
+/** Every stored reading of one device in [from, to): `fields` (allow-listed) and time. */
+export function deviceReadingsStatement(kind: ReadingKind, fields: readonly string[], deviceId: string, range: { fromMs: number; toMs: number }, params: QueryParams): string {
+  const select = fields.map((f) => metricIdentifier(kind, f)).join(', ');
+  return `SELECT ${select} FROM ${rawFrom(kind)} WHERE ${whereClause({ devices: [deviceId] }, range.fromMs, range.toMs, params)}`;
+}
+
+/** One statement per kind counting a device's readings in [from, to) (column "n"): where its readings are. */
+export function deviceCountStatements(kinds: readonly ReadingKind[], deviceId: string, range: { fromMs: number; toMs: number }, params: QueryParams): string {
+  const where = whereClause({ devices: [deviceId] }, range.fromMs, range.toMs, params);
+  return kinds.map((kind) => `SELECT COUNT(${quoteIdentifier(FIELD_RECEIVED)}) AS "n" FROM ${rawFrom(kind)} WHERE ${where}`).join('; ');
+}
+
+/**
+ * Two statements on a device's rejections in [from, to), both grouped by reason: the count
+ * per reason (column "n"), and the newest `examples` of each (message, excerpt).
+ */
+export function rejectionsByReasonStatements(deviceId: string, range: { fromMs: number; toMs: number }, examples: number, params: QueryParams): string {
+  const from = `FROM ${quoteIdentifier(REJECTED_MEASUREMENT)} WHERE ${whereClause({ devices: [deviceId] }, range.fromMs, range.toMs, params)} GROUP BY ${quoteIdentifier(TAG_REASON)}`;
+  return `SELECT COUNT("size") AS "n" ${from}; SELECT "message", "excerpt" ${from} ORDER BY time DESC LIMIT ${limitLiteral(examples)}`;
 }

@@ -10,11 +10,10 @@ import {
   type ReadingsResponse,
 } from '../../contracts/index.ts';
 import type { InfluxClient, QueryParams } from '../../common/influx.ts';
-import { quoteIdentifier, seriesToRows } from '../../common/influx.ts';
-import { TAG_DEVICE } from '../../common/influx-schema.ts';
+import { seriesToRows } from '../../common/influx.ts';
 import { completenessPercent as completenessOf, type LookupInterval } from '../../common/rollups/compute.ts';
 import { encodeCursor } from './cursor.ts';
-import { rawFrom, tagConditions, windowFrom } from './influxql.ts';
+import { deviceTagValuesStatement, rawFrom, windowFrom } from './influxql.ts';
 import type { QueryLimits } from './limits.ts';
 import { rawCsvHeader, rawCsvRow, rawItem, windowCsvHeader, windowCsvRow, windowItem } from './output.ts';
 import { checkWindowBudget, type RawPlan, type ReadingsPlan, type WindowPlan } from './params.ts';
@@ -99,10 +98,8 @@ function intervalResolver(deps: ReadingsDeps): (deviceId: string) => Promise<num
 async function countGroups(influx: Pick<InfluxClient, 'query'>, plan: WindowPlan): Promise<number> {
   if (plan.filter.devices) return plan.filter.devices.length;
   const params: QueryParams = {};
-  const conditions = tagConditions({ site: plan.filter.site, owner: plan.filter.owner }, params);
   const from = plan.source === 'raw' ? rawFrom(plan.kind) : windowFrom(plan.kind, plan.source);
-  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
-  const [result] = await influx.query(`SHOW TAG VALUES FROM ${from} WITH KEY = ${quoteIdentifier(TAG_DEVICE)}${where}`, params);
+  const [result] = await influx.query(deviceTagValuesStatement(from, plan.filter, params), params);
   return seriesToRows(result?.series ?? []).length;
 }
 

@@ -1,14 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { AqiQuerySchema, AqiResponseSchema, ErrorResponseSchema, WhoQuerySchema, WhoResponseSchema } from '../../contracts/index.ts';
 import { AppError } from '../../common/errors.ts';
-import { answerAqi, answerWho } from '../query/aqi.ts';
 import { DEFAULT_QUERY_LIMITS, DAY_MS, type QueryLimits } from '../query/limits.ts';
 import { parseDevices } from '../query/params.ts';
-import type { ReadingStore } from '../store.ts';
+import type { ReadingQueries } from '../store.ts';
 import { parseTimeBound, parseTimeRange } from '../time-range.ts';
 
 export interface AqiRoutesOptions {
-  store: ReadingStore;
+  store: ReadingQueries;
   now: () => number;
   limits?: QueryLimits | undefined;
 }
@@ -17,7 +16,7 @@ const errors = { 400: ErrorResponseSchema, 401: ErrorResponseSchema, 403: ErrorR
 
 export const aqiRoutes: FastifyPluginAsyncZod<AqiRoutesOptions> = async (app, options) => {
   const limits = options.limits ?? DEFAULT_QUERY_LIMITS;
-  const deps = { influx: options.store.influx, limits };
+  const { store } = options;
 
   app.get('/aqi', {
     schema: {
@@ -35,7 +34,7 @@ export const aqiRoutes: FastifyPluginAsyncZod<AqiRoutesOptions> = async (app, op
     }
     const nowMs = options.now();
     const atMs = q.at === undefined ? nowMs : parseTimeBound(q.at, 'at', nowMs);
-    return answerAqi(deps, { device: q.device, site: q.site, atMs, station: q.station ?? 'traffic' }, nowMs);
+    return store.aqi({ device: q.device, site: q.site, atMs, station: q.station ?? 'traffic' }, nowMs, limits);
   });
 
   app.get('/aqi/who', {
@@ -52,6 +51,6 @@ export const aqiRoutes: FastifyPluginAsyncZod<AqiRoutesOptions> = async (app, op
     const nowMs = options.now();
     const { fromMs, toMs } = parseTimeRange(q, nowMs, 30 * DAY_MS);
     const devices = parseDevices(q.device);
-    return answerWho(deps, { filter: { devices, site: q.site }, fromMs, toMs }, nowMs);
+    return store.who({ filter: { devices, site: q.site }, fromMs, toMs }, nowMs, limits);
   });
 };

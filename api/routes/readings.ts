@@ -13,12 +13,12 @@ import {
 } from '../../contracts/index.ts';
 import { DEFAULT_QUERY_LIMITS, type QueryLimits } from '../query/limits.ts';
 import { planReadings } from '../query/params.ts';
-import { answerReadings, type LookupInterval } from '../query/readings.ts';
-import type { ReadingStore } from '../store.ts';
+import type { LookupInterval } from '../query/readings.ts';
+import type { ReadingQueries } from '../store.ts';
 import { parseTimeBound } from '../time-range.ts';
 
 export interface ReadingRoutesOptions {
-  store: ReadingStore;
+  store: ReadingQueries;
   now: () => number;
   /** How far back `latest` looks for a device's last reading. */
   latestWindowMs: number;
@@ -62,7 +62,7 @@ export const readingRoutes: FastifyPluginAsyncZod<ReadingRoutesOptions> = async 
     },
   }, async (request, reply) => {
     const plan = planReadings(request.query, now(), limits);
-    const answer = await answerReadings(plan, { influx: store.influx, exportInflux: store.exportInflux, limits, lookupInterval: options.lookupInterval });
+    const answer = await store.readings(plan, { limits, lookupInterval: options.lookupInterval });
     if (answer.type === 'json') return answer.body;
     // Wait for InfluxDB's first answer before committing to 200: an error now is still a proper status.
     const iterator = answer.body[Symbol.asyncIterator]();

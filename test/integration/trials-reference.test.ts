@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobListResponse, TrialReport } from '../../contracts/index.ts';
 import { summariseTrialsDaily, TRIAL_DAILY_MEASUREMENT } from '../../api/trials/daily-summary.ts';
+import { createReadingStore } from '../../api/store.ts';
 import { createRandom } from '../../simulators/random.ts';
 import { startStack, type Stack } from '../helpers/stack.ts';
 
@@ -115,7 +116,7 @@ describe('the daily trial summary', () => {
     const lines: string[] = [];
     const result = await summariseTrialsDaily({
       trials: stack.lab.trials,
-      report: { influx: stack.influx, lookupDevice: (id) => stack.registry.get(id) },
+      report: { queries: createReadingStore(stack.influx), lookupDevice: (id) => stack.registry.get(id) },
       write: async (written) => {
         lines.push(...written);
         await stack.influx.write(written);
@@ -130,7 +131,7 @@ describe('the daily trial summary', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ device: 'air-dut-1', completenessPct: 100, time: Date.parse(`${yesterday}T00:00:00Z`) });
     // A re-run overwrites the day's point rather than adding one.
-    await summariseTrialsDaily({ trials: stack.lab.trials, report: { influx: stack.influx, lookupDevice: (id) => stack.registry.get(id) }, write: (w) => stack.influx.write(w) });
+    await summariseTrialsDaily({ trials: stack.lab.trials, report: { queries: createReadingStore(stack.influx), lookupDevice: (id) => stack.registry.get(id) }, write: (w) => stack.influx.write(w) });
     expect(await stack.influx.queryRows(`SELECT * FROM "${TRIAL_DAILY_MEASUREMENT}"`)).toHaveLength(1);
   });
 
@@ -146,7 +147,7 @@ describe('the daily trial summary', () => {
   });
 
   it('skips closed trials and days outside a trial', async () => {
-    const result = await summariseTrialsDaily({ trials: stack.lab.trials, report: { influx: stack.influx, lookupDevice: (id) => stack.registry.get(id) } }, { day: '2001-01-01' });
+    const result = await summariseTrialsDaily({ trials: stack.lab.trials, report: { queries: createReadingStore(stack.influx), lookupDevice: (id) => stack.registry.get(id) } }, { day: '2001-01-01' });
     expect(result.summaries).toEqual([]);
   });
 });
