@@ -8,7 +8,7 @@
  */
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { readApiKey } from './views/api-client.ts';
+import { readApiKey } from './model/api-client.ts';
 import { createApp } from './views/app.ts';
 
 function readTileUrl(): string | undefined {

@@ -6,21 +6,21 @@
  * mounted view redraws what changed. After a reconnect the gap is fetched from REST and
  * merged (series dedupe by timestamp), so charts have no hole.
  */
-import { createApiClient, fetchAllReadings, READINGS_LIMIT_MAX, type ApiClient } from './api-client.ts';
-import { createBatcher, createRateMeter, type Scheduler } from './batcher.ts';
+import { createApiClient, fetchAllReadings, READINGS_LIMIT_MAX, type ApiClient } from '../model/api-client.ts';
+import { createBatcher, createRateMeter, type Scheduler } from '../model/batcher.ts';
 import { createChartsView } from './charts-view.ts';
 import type { AppContext, HistoryStatus } from './context.ts';
 import { createDevicePage } from './device-page.ts';
 import { createDevicesView } from './devices-view.ts';
 import type { View } from './dom.ts';
-import { createLiveConnection, type LiveConnection } from './live-connection.ts';
+import { createLiveConnection, type LiveConnection } from '../model/live-connection.ts';
 import { createMapPage } from './map-page.ts';
 import { createOverview } from './overview-view.ts';
-import { RANGES, formatHash, parseHash, withRoute, type RangeKey, type Route } from './route.ts';
-import { SeriesStore } from './series.ts';
-import { actionsFromEvents, createInitialState, startOfLocalDay, type LiveEvent } from './state.ts';
+import { RANGES, formatHash, parseHash, withRoute, type RangeKey, type Route } from '../model/route.ts';
+import { ChartedSeries } from '../model/series.ts';
+import { actionsFromEvents, createInitialState, startOfLocalDay, type LiveEvent } from '../model/state.ts';
 import { createShell } from './shell.ts';
-import { createStore, type Store } from './store.ts';
+import { createStateStore, type StateStore } from '../model/state-store.ts';
 
 export interface AppOptions {
   root: HTMLElement;
@@ -30,7 +30,7 @@ export interface AppOptions {
 }
 
 export interface App {
-  store: Store;
+  store: StateStore;
   close(): void;
 }
 
@@ -62,8 +62,8 @@ export const frameScheduler: Scheduler = (callback) => {
 
 export function createApp(options: AppOptions): App {
   const api = options.api ?? createApiClient({ token: options.token });
-  const store = createStore(createInitialState(Date.now()));
-  const series = new SeriesStore();
+  const store = createStateStore(createInitialState(Date.now()));
+  const series = new ChartedSeries();
   const rate = createRateMeter();
   let route: Route = parseHash(location.hash);
   let view: View | undefined;

@@ -5,7 +5,7 @@
  */
 import uPlot, { type AlignedData } from 'uplot';
 import { h, setAttr, setText } from './dom.ts';
-import { formatDateTime, formatNumber, timeTicks } from './format.ts';
+import { formatDateTime, formatNumber, timeTicks } from '../model/format.ts';
 
 /** Distinguishable on white and for the common colour-vision deficiencies (Okabe–Ito based). */
 export const SERIES_COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#B8860B', '#56B4E9', '#6A3D9A', '#3B4754'];

@@ -5,14 +5,14 @@
  * 60 times a second, a person reads it a few times a second.
  */
 import { READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
-import { filteredDevices } from './aggregates.ts';
+import { filteredDevices } from '../model/aggregates.ts';
 import { createTimeChart, SERIES_COLOURS, type TimeChart } from './chart.ts';
-import { DEFAULT_METRIC, buildChartData, chartableMetrics, fixedRange, isStepped, kindOfMetric, summarise } from './chart-data.ts';
+import { DEFAULT_METRIC, buildChartData, chartableMetrics, fixedRange, isStepped, kindOfMetric, summarise } from '../model/chart-data.ts';
 import type { AppContext } from './context.ts';
-import { DEFAULT_INTERVAL_S, healthOf } from './device-status.ts';
+import { DEFAULT_INTERVAL_S, healthOf } from '../model/device-status.ts';
 import { h, setText, type View } from './dom.ts';
-import { KIND_LABELS, axisLabel, formatNumber, metricLabel, unitOf } from './format.ts';
-import { MAX_COMPARED, RANGES, type RangeKey } from './route.ts';
+import { KIND_LABELS, axisLabel, formatNumber, metricLabel, unitOf } from '../model/format.ts';
+import { MAX_COMPARED, RANGES, type RangeKey } from '../model/route.ts';
 
 /** Least time between two redraws of a chart, ms. */
 export const REDRAW_MS = 250;

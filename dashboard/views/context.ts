@@ -2,10 +2,10 @@
  * What every view gets from the app: the state, the route, the API, the charted series and
  * a clock. Views read from here and navigate through it; they never talk to each other.
  */
-import type { ApiClient } from './api-client.ts';
-import type { RangeKey, Route } from './route.ts';
-import type { SeriesStore } from './series.ts';
-import type { Store } from './store.ts';
+import type { ApiClient } from '../model/api-client.ts';
+import type { RangeKey, Route } from '../model/route.ts';
+import type { ChartedSeries } from '../model/series.ts';
+import type { StateStore } from '../model/state-store.ts';
 
 export interface HistoryStatus {
   /** Earliest time the loaded history reaches, ms. */
@@ -15,9 +15,9 @@ export interface HistoryStatus {
 }
 
 export interface AppContext {
-  store: Store;
+  store: StateStore;
   api: ApiClient;
-  series: SeriesStore;
+  series: ChartedSeries;
   now(): number;
   route(): Route;
   /** Changes the route (and the URL); `replace` for changes not worth a history entry. */

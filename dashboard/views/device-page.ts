@@ -6,12 +6,12 @@
  */
 import { METRICS_BY_KIND } from '../../contracts/readings.ts';
 import { createTimeChart, type TimeChart } from './chart.ts';
-import { DEFAULT_METRIC, buildChartData, chartableMetrics, fixedRange, isStepped } from './chart-data.ts';
+import { DEFAULT_METRIC, buildChartData, chartableMetrics, fixedRange, isStepped } from '../model/chart-data.ts';
 import { createRangeButtons } from './charts-view.ts';
 import type { AppContext } from './context.ts';
-import { HEALTH_LABELS, healthOf, markerStyleOf, offlineAfterMs, type DeviceView } from './device-status.ts';
+import { HEALTH_LABELS, healthOf, markerStyleOf, offlineAfterMs, type DeviceView } from '../model/device-status.ts';
 import { h, setAttr, setText, type View } from './dom.ts';
-import { bandOf, eaqiOf } from './eaqi-colours.ts';
+import { bandOf, eaqiOf } from '../model/eaqi-colours.ts';
 import {
   KIND_NOUNS,
   axisLabel,
@@ -24,13 +24,13 @@ import {
   metricLabel,
   signalQuality,
   unitOf,
-} from './format.ts';
-import { analyseSeq, findTimeGaps, rateBuckets, readingRate, type SeqAnalysis, type TimeGap } from './gaps.ts';
+} from '../model/format.ts';
+import { analyseSeq, findTimeGaps, rateBuckets, readingRate, type SeqAnalysis, type TimeGap } from '../model/gaps.ts';
 import { createRejectionFeed } from './rejection-feed.ts';
-import { RANGES } from './route.ts';
-import { metricValue, sliceRange } from './series.ts';
+import { RANGES } from '../model/route.ts';
+import { metricValue, sliceRange } from '../model/series.ts';
 import { createSparkline } from './sparkline.ts';
-import { rejectionId, type FeedItem } from './state.ts';
+import { rejectionId, type FeedItem } from '../model/state.ts';
 
 /** Window for "readings per minute now". */
 export const RATE_WINDOW_MS = 15 * 60_000;

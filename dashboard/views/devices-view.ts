@@ -4,12 +4,12 @@
  * device changed are redrawn (ages tick every second).
  */
 import { READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
-import { filteredDevices } from './aggregates.ts';
+import { filteredDevices } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
-import { HEALTH_LABELS, fillBandOf, flowPerHour, healthOf, isFireRisk, type DeviceView } from './device-status.ts';
+import { HEALTH_LABELS, fillBandOf, flowPerHour, healthOf, isFireRisk, type DeviceView } from '../model/device-status.ts';
 import { h, setText, type View } from './dom.ts';
-import { bandOf, eaqiOf } from './eaqi-colours.ts';
-import { KIND_LABELS, formatAge, formatNumber, formatValue, signalQuality, unitOf, metricLabel } from './format.ts';
+import { bandOf, eaqiOf } from '../model/eaqi-colours.ts';
+import { KIND_LABELS, formatAge, formatNumber, formatValue, signalQuality, unitOf, metricLabel } from '../model/format.ts';
 
 interface Column {
   label: string;

@@ -2,7 +2,7 @@
  * The full map view: the lab map large, with the devices that need a person beside it
  * (fire risk, offline, full bins, poor air, low batteries).
  */
-import { attentionItems, filteredDevices } from './aggregates.ts';
+import { attentionItems, filteredDevices } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
 import { h, setText, type View } from './dom.ts';
 import { createLabMap } from './map-view.ts';

@@ -5,7 +5,7 @@
  * page (keyboard reachable), coloured by state: EAQI for air, fill for bins, flow for
  * traffic counters, grey when offline. Only markers whose device changed are touched.
  */
-import { filteredDevices } from './aggregates.ts';
+import { filteredDevices } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
 import {
   FILL_BANDS,
@@ -16,11 +16,11 @@ import {
   markerStyleOf,
   type DeviceView,
   type MarkerStyle,
-} from './device-status.ts';
+} from '../model/device-status.ts';
 import { h, s, setAttr, setText, type View } from './dom.ts';
-import { EAQI_BANDS, EAQI_DISCLAIMER } from './eaqi-colours.ts';
-import { formatAge, formatValue, KIND_NOUNS, metricLabel } from './format.ts';
-import { convexHull, fitFrame, gridLines, scaleBar, schematicLayout, tilesFor, tileUrl, toScreen, type Point } from './map-geometry.ts';
+import { EAQI_BANDS, EAQI_DISCLAIMER } from '../model/eaqi-colours.ts';
+import { formatAge, formatValue, KIND_NOUNS, metricLabel } from '../model/format.ts';
+import { convexHull, fitFrame, gridLines, scaleBar, schematicLayout, tilesFor, tileUrl, toScreen, type Point } from '../model/map-geometry.ts';
 
 export interface LabMapOptions {
   /** Smaller markers and no labels (the overview's map). */

@@ -3,12 +3,12 @@
  * air quality now and today (EAQI, indicative), traffic now by mode, bins by fill, and the
  * live feed of rejections and alerts. Every figure follows the kind/owner/site filter.
  */
-import { binsByFill, eaqiNow, eaqiToday, filteredDevices, healthCounts, trafficNow, type BinRow } from './aggregates.ts';
+import { binsByFill, eaqiNow, eaqiToday, filteredDevices, healthCounts, trafficNow, type BinRow } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
-import { TRAFFIC_MODES, fillBandOf, type TrafficMode } from './device-status.ts';
+import { TRAFFIC_MODES, fillBandOf, type TrafficMode } from '../model/device-status.ts';
 import { h, setAttr, setText, type View } from './dom.ts';
-import { EAQI_BANDS, EAQI_DISCLAIMER, EAQI_POLLUTANT_LABELS, bandOf } from './eaqi-colours.ts';
-import { formatCompact, formatNumber, metricLabel, plural } from './format.ts';
+import { EAQI_BANDS, EAQI_DISCLAIMER, EAQI_POLLUTANT_LABELS, bandOf } from '../model/eaqi-colours.ts';
+import { formatCompact, formatNumber, metricLabel, plural } from '../model/format.ts';
 import { createLabMap } from './map-view.ts';
 import { createRejectionFeed } from './rejection-feed.ts';
 

@@ -5,11 +5,11 @@
  */
 import type { Alert } from '../../contracts/live.ts';
 import type { Rejection } from '../../contracts/rejections.ts';
-import { matchesFilter } from './aggregates.ts';
+import { matchesFilter } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
 import { h, setText, type View } from './dom.ts';
-import { formatClock, formatDateTime, truncate } from './format.ts';
-import type { FeedItem } from './state.ts';
+import { formatClock, formatDateTime, truncate } from '../model/format.ts';
+import type { FeedItem } from '../model/state.ts';
 
 export interface FeedOptions {
   /** Only this device's items (device page). */

@@ -3,11 +3,11 @@
  * connection indicator and the main region the router fills.
  */
 import { READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
-import { filterOptions, filteredDevices } from './aggregates.ts';
+import { filterOptions, filteredDevices } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
 import { h, s, setAttr, setText } from './dom.ts';
-import { KIND_LABELS, formatAge, formatClock, plural } from './format.ts';
-import type { ViewName } from './route.ts';
+import { KIND_LABELS, formatAge, formatClock, plural } from '../model/format.ts';
+import type { ViewName } from '../model/route.ts';
 
 const NAV: readonly { view: ViewName; label: string }[] = [
   { view: 'overview', label: 'Overview' },

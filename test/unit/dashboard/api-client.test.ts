@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ReadingsResponse } from '../../../contracts/api.ts';
-import { ApiError, createApiClient, fetchAllReadings, readApiKey, type ReadingsRequest } from '../../../dashboard/views/api-client.ts';
+import { ApiError, createApiClient, fetchAllReadings, readApiKey, type ReadingsRequest } from '../../../dashboard/model/api-client.ts';
 import { T0, reading } from './helpers.ts';
 
 function fakeFetch(routes: Record<string, { status: number; body: unknown }>, seen: { url: string; headers: Record<string, string> }[] = []): typeof fetch {

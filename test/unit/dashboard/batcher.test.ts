@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBatcher, createRateMeter } from '../../../dashboard/views/batcher.ts';
+import { createBatcher, createRateMeter } from '../../../dashboard/model/batcher.ts';
 
 /** A scheduler the test fires by hand, like animation frames. */
 function fakeFrames() {

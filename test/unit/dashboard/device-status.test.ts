@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionItems, binsByFill, eaqiNow, eaqiToday, filterOptions, filteredDevices, trafficNow } from '../../../dashboard/views/aggregates.ts';
+import { attentionItems, binsByFill, eaqiNow, eaqiToday, filterOptions, filteredDevices, trafficNow } from '../../../dashboard/model/aggregates.ts';
 import {
   FILL_BANDS,
   OFFLINE_COLOUR,
@@ -11,8 +11,8 @@ import {
   trafficRatesOf,
   trafficSampleOf,
   type TrafficSample,
-} from '../../../dashboard/views/device-status.ts';
-import { EAQI_BANDS, type EaqiLevel } from '../../../dashboard/views/eaqi-colours.ts';
+} from '../../../dashboard/model/device-status.ts';
+import { EAQI_BANDS, type EaqiLevel } from '../../../dashboard/model/eaqi-colours.ts';
 import { T0, device, reading } from './helpers.ts';
 
 describe('device health', () => {

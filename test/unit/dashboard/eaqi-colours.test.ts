@@ -7,7 +7,7 @@ import {
   eaqiOf,
   worstLevel,
   type EaqiLevel,
-} from '../../../dashboard/views/eaqi-colours.ts';
+} from '../../../dashboard/model/eaqi-colours.ts';
 
 /** WCAG 2 contrast ratio of two #RRGGBB colours. */
 function contrast(a: string, b: string): number {

@@ -11,7 +11,7 @@ import {
   timeTicks,
   truncate,
   unitOf,
-} from '../../../dashboard/views/format.ts';
+} from '../../../dashboard/model/format.ts';
 
 describe('formatting', () => {
   it.each([

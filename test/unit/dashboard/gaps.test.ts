@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyseSeq, findTimeGaps, rateBuckets, readingRate, type Sample } from '../../../dashboard/views/gaps.ts';
+import { analyseSeq, findTimeGaps, rateBuckets, readingRate, type Sample } from '../../../dashboard/model/gaps.ts';
 import { T0 } from './helpers.ts';
 
 const every = (intervalMs: number, count: number, from = T0, seqFrom = 1): Sample[] =>

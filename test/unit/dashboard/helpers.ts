@@ -1,7 +1,7 @@
 /** Builders for the dashboard's unit tests: readings and device views with sensible defaults. */
 import type { LiveReading } from '../../../contracts/live.ts';
 import type { ReadingKind } from '../../../contracts/readings.ts';
-import type { DeviceView } from '../../../dashboard/views/device-status.ts';
+import type { DeviceView } from '../../../dashboard/model/device-status.ts';
 
 export const T0 = Date.parse('2026-11-22T10:00:00Z');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { convexHull, fitFrame, gridLines, niceStep, project, scaleBar, schematicLayout, tilesFor, tileUrl, toScreen, unproject } from '../../../dashboard/views/map-geometry.ts';
+import { convexHull, fitFrame, gridLines, niceStep, project, scaleBar, schematicLayout, tilesFor, tileUrl, toScreen, unproject } from '../../../dashboard/model/map-geometry.ts';
 
 // Along H.C. Andersens Boulevard, Copenhagen.
 const DEVICES = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_COMPARED, defaultRoute, formatHash, parseHash, withRoute, type Route } from '../../../dashboard/views/route.ts';
+import { MAX_COMPARED, defaultRoute, formatHash, parseHash, withRoute, type Route } from '../../../dashboard/model/route.ts';
 
 describe('deep links', () => {
   it.each<[string, Route]>([

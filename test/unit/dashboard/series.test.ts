@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeriesStore, alignColumns, createSeries, mergeReadings, metricColumn, sliceRange, trimBefore } from '../../../dashboard/views/series.ts';
+import { ChartedSeries, alignColumns, createSeries, mergeReadings, metricColumn, sliceRange, trimBefore } from '../../../dashboard/model/series.ts';
 import { T0, reading } from './helpers.ts';
 
 const air = (t: number, pm25: number) => reading('air-1', 'air', t, { pm25 }, { seq: Math.round((t - T0) / 60_000) });
@@ -86,9 +86,9 @@ describe('aligning several devices on one axis', () => {
   });
 });
 
-describe('series store', () => {
+describe('charted series', () => {
   it('feeds live readings only to tracked devices', () => {
-    const store = new SeriesStore();
+    const store = new ChartedSeries();
     store.track('air-1');
     const changed = store.ingest([air(T0, 1), reading('air-2', 'air', T0, { pm25: 2 })]);
     expect([...changed]).toEqual(['air-1']);
@@ -97,7 +97,7 @@ describe('series store', () => {
   });
 
   it('remembers how far back history was loaded', () => {
-    const store = new SeriesStore();
+    const store = new ChartedSeries();
     store.loaded('air-1', T0 - 3_600_000, [air(T0, 1)]);
     expect(store.covers('air-1', T0 - 1_000)).toBe(true);
     expect(store.covers('air-1', T0 - 86_400_000)).toBe(false);
@@ -107,7 +107,7 @@ describe('series store', () => {
   });
 
   it('forgets devices a view no longer shows', () => {
-    const store = new SeriesStore();
+    const store = new ChartedSeries();
     store.loaded('air-1', T0, []);
     store.track('air-2');
     store.retainOnly(new Set(['air-2']));

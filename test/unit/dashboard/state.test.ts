@@ -9,8 +9,8 @@ import {
   reduceAll,
   type DashboardState,
   type LiveEvent,
-} from '../../../dashboard/views/state.ts';
-import { createStore } from '../../../dashboard/views/store.ts';
+} from '../../../dashboard/model/state.ts';
+import { createStateStore } from '../../../dashboard/model/state-store.ts';
 import { T0, reading } from './helpers.ts';
 
 const DAY_START = Date.parse('2026-11-22T00:00:00Z');
@@ -186,7 +186,7 @@ describe('batched live events', () => {
   });
 
   it('notifies store listeners once per dispatched batch', () => {
-    const store = createStore(initial());
+    const store = createStateStore(initial());
     let calls = 0;
     store.subscribe(() => (calls += 1));
     store.dispatch(...actionsFromEvents([

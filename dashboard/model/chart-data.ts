@@ -3,7 +3,7 @@
  * of several devices. Pure: no DOM.
  */
 import { METRICS_BY_KIND, METRIC_UNITS, type ReadingKind } from '../../contracts/readings.ts';
-import { alignColumns, metricColumn, type SeriesStore } from './series.ts';
+import { alignColumns, metricColumn, type ChartedSeries } from './series.ts';
 
 /** Fields that are not worth a line: the count period is configuration, the lid a boolean. */
 const NOT_CHARTED = new Set(['period', 'lidOpen']);
@@ -41,7 +41,7 @@ export interface ChartInput {
 }
 
 /** Aligned uPlot data (x in seconds) for one metric of several devices. */
-export function buildChartData(series: SeriesStore, input: ChartInput): [number[], ...(number | null | undefined)[][]] {
+export function buildChartData(series: ChartedSeries, input: ChartInput): [number[], ...(number | null | undefined)[][]] {
   const columns = input.deviceIds.map((id) => {
     const s = series.get(id);
     return s ? metricColumn(s, input.metric, input.fromMs, input.intervalSeconds(id), input.toMs) : { x: [], y: [] };

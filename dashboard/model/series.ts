@@ -175,7 +175,7 @@ function expandNulls(ys: (number | null | undefined)[]): void {
  * The series a view charts, by device. Live readings and back-fills go to every tracked
  * device's series; untracked devices cost nothing.
  */
-export class SeriesStore {
+export class ChartedSeries {
   readonly #series = new Map<string, DeviceSeries>();
   /** Earliest time loaded from the API per device (history before it is unknown). */
   readonly #loadedFrom = new Map<string, number>();

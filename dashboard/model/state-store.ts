@@ -4,13 +4,13 @@
  */
 import { reduce, type Action, type DashboardState } from './state.ts';
 
-export interface Store {
+export interface StateStore {
   get(): DashboardState;
   dispatch(...actions: Action[]): void;
   subscribe(listener: (state: DashboardState, previous: DashboardState) => void): () => void;
 }
 
-export function createStore(initial: DashboardState): Store {
+export function createStateStore(initial: DashboardState): StateStore {
   let state = initial;
   const listeners = new Set<(state: DashboardState, previous: DashboardState) => void>();
   return {
