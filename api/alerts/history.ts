@@ -3,8 +3,8 @@
  * most recent cleared ones, bounded to `max` alerts (ALERT_HISTORY_MAX; the oldest cleared
  * alerts go first, active ones are never dropped).
  *
- * Kept in a file, `DATA_DIR/alerts.json`, written crash-safely like the registry, rather
- * than in an InfluxDB measurement, because:
+ * Kept in a file, `DATA_DIR/alerts.json`, written crash-safely under a lease lock like the
+ * registry (common/store/document-store.ts), rather than in an InfluxDB measurement, because:
  * - the active alerts are state, not telemetry: after a restart the engine must know which
  *   alerts are open, so it neither opens them a second time nor forgets to clear them, and
  *   that must not depend on InfluxDB being reachable (an InfluxDB outage is exactly when
@@ -15,23 +15,19 @@
  * persisting never slows the live stream. A crash may lose the last moment's transitions,
  * never the file.
  */
-import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AlertSchema, type Alert } from '../../contracts/index.ts';
 import type { Logger } from '../../common/logger.ts';
 import { createSilentLogger } from '../../common/logger.ts';
-import { readFileIfExists, writeFileAtomic } from '../../common/registry/index.ts';
+import { openDocumentStore } from '../../common/store/document-store.ts';
 
 export const ALERTS_FILE_NAME = 'alerts.json';
 export const DEFAULT_ALERT_HISTORY_MAX = 1_000;
 
-const AlertsFileSchema = z.object({
-  format: z.literal('streetlab-alerts'),
-  version: z.literal(1),
-  updatedAt: z.iso.datetime(),
-  alerts: z.array(AlertSchema),
-});
+/** The document's content beside its envelope (format "streetlab-alerts", version 1). */
+const AlertsContentSchema = z.object({ alerts: z.array(AlertSchema) });
+type AlertsContent = z.infer<typeof AlertsContentSchema>;
 
 export interface AlertFilter {
   state?: 'active' | 'cleared' | undefined;
@@ -77,21 +73,21 @@ export async function openAlertHistory(options: AlertHistoryOptions = {}): Promi
   let writing: Promise<void> | undefined;
   let closed = false;
 
-  if (file) {
-    const text = await readFileIfExists(file);
-    if (text !== undefined) {
-      try {
-        const parsed = AlertsFileSchema.parse(JSON.parse(text));
-        const ordered = [...parsed.alerts].sort((a, b) => a.at.localeCompare(b.at));
-        for (const alert of ordered) alerts.set(alert.id, alert);
-      } catch (error) {
-        // History is worth less than a running API: keep the bad file aside and start empty.
-        const aside = `${file}.invalid-${Date.now()}`;
-        await rename(file, aside).catch(() => {});
-        log.error({ err: error, file: aside }, 'alert history is not valid; moved aside, starting empty');
-      }
-    }
-  }
+  // History is worth less than a running API: a broken file is set aside and the start goes on.
+  const store = await openDocumentStore<readonly Alert[], AlertsContent>({
+    file,
+    what: 'the alert history',
+    format: 'streetlab-alerts',
+    content: AlertsContentSchema,
+    decode: (content) => [...content.alerts].sort((a, b) => a.at.localeCompare(b.at)),
+    encode: (list) => ({ alerts: [...list] }),
+    empty: () => [],
+    pretty: false,
+    onInvalid: 'set-aside',
+    logger: log,
+    now,
+  });
+  for (const alert of store.state) alerts.set(alert.id, alert);
 
   function evict(): void {
     if (alerts.size <= max) return;
@@ -104,9 +100,9 @@ export async function openAlertHistory(options: AlertHistoryOptions = {}): Promi
   async function writeLoop(): Promise<void> {
     while (dirty && file) {
       dirty = false;
-      const document = { format: 'streetlab-alerts', version: 1, updatedAt: new Date(now()).toISOString(), alerts: [...alerts.values()] };
       try {
-        await writeFileAtomic(file, `${JSON.stringify(document)}\n`, { createDir: true });
+        // This process's alerts are the history: the last writer wins.
+        await store.write([...alerts.values()]);
       } catch (error) {
         log.error({ err: error, file }, 'could not save the alert history; retrying with the next change');
         // Leave it dirty for the next record or flush rather than spinning on a broken disk.
@@ -165,6 +161,7 @@ export async function openAlertHistory(options: AlertHistoryOptions = {}): Promi
     async close() {
       await flush();
       closed = true;
+      await store.close();
     },
   };
 }

@@ -1,10 +1,9 @@
 /**
- * Alert rules as data: `DATA_DIR/alert-rules.json`, next to the device registry and written
- * the same crash-safe way (common/registry/atomic-write.ts: temp file, fsync, rename, fsync
- * the directory). Rules change rarely and only through the API, so each change is written
- * before the request is answered: an acknowledged rule survives a crash. The API process is
- * the file's only writer; without a file (tests, `createApiServer` without a data dir) the
- * rules live in memory.
+ * Alert rules as data: `DATA_DIR/alert-rules.json`, next to the device registry and kept the
+ * same way (common/store/document-store.ts: crash-safe writes under a lease lock). Rules change
+ * rarely and only through the API, so each change is written before the request is answered:
+ * an acknowledged rule survives a crash. Without a file (tests, `createApiServer` without a
+ * data dir) the rules live in memory.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -18,16 +17,13 @@ import {
   type UpdateAlertRuleRequest,
 } from '../../contracts/index.ts';
 import { AppError } from '../../common/errors.ts';
-import { readFileIfExists, writeFileAtomic } from '../../common/registry/index.ts';
+import { openDocumentStore } from '../../common/store/document-store.ts';
 
 export const ALERT_RULES_FILE_NAME = 'alert-rules.json';
 
-const RulesFileSchema = z.object({
-  format: z.literal('streetlab-alert-rules'),
-  version: z.literal(1),
-  updatedAt: z.iso.datetime(),
-  rules: z.array(AlertRuleSchema),
-});
+/** The document's content beside its envelope (format "streetlab-alert-rules", version 1). */
+const RulesContentSchema = z.object({ rules: z.array(AlertRuleSchema) });
+type RulesContent = z.infer<typeof RulesContentSchema>;
 
 export type RuleChange = { type: 'created' | 'removed'; rule: AlertRule } | { type: 'updated'; rule: AlertRule; before: AlertRule };
 
@@ -62,54 +58,27 @@ export interface AlertRuleStoreOptions {
 export async function openAlertRuleStore(options: AlertRuleStoreOptions = {}): Promise<AlertRuleStore> {
   const file = options.dataDir === undefined ? undefined : join(options.dataDir, ALERT_RULES_FILE_NAME);
   const now = options.now ?? Date.now;
-  const rules = new Map<string, AlertRule>();
   const listeners = new Set<(change: RuleChange) => void>();
-  let queue: Promise<unknown> = Promise.resolve();
-  let fresh = true;
+  // A broken file stops the process: better than silently running without the city's rules.
+  const store = await openDocumentStore<ReadonlyMap<string, AlertRule>, RulesContent>({
+    file,
+    what: 'the alert rules',
+    format: 'streetlab-alert-rules',
+    content: RulesContentSchema,
+    decode: (content) => new Map(content.rules.map((rule) => [rule.id, rule])),
+    encode: (rules) => ({ rules: sorted(rules) }),
+    empty: () => new Map(),
+    now,
+  });
 
-  if (file) {
-    const text = await readFileIfExists(file);
-    if (text !== undefined) {
-      fresh = false;
-      // A broken file stops the process: better than silently running without the city's rules.
-      let parsed: z.infer<typeof RulesFileSchema>;
-      try {
-        parsed = RulesFileSchema.parse(JSON.parse(text));
-      } catch (error) {
-        const detail = error instanceof z.ZodError ? describeIssues(error) : String(error);
-        throw new AppError('INTERNAL', `the alert rules ${file} are not valid: ${detail}`, { cause: error });
-      }
-      for (const rule of parsed.rules) rules.set(rule.id, rule);
-    }
-  }
-
-  async function persist(): Promise<void> {
-    if (!file) return;
-    const document = {
-      format: 'streetlab-alert-rules',
-      version: 1,
-      updatedAt: new Date(now()).toISOString(),
-      rules: [...rules.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id)),
-    };
-    await writeFileAtomic(file, `${JSON.stringify(document, null, 2)}\n`, { createDir: true });
-    fresh = false;
-  }
-
-  /** One change at a time; a failed write undoes the change in memory. */
-  function mutate<T>(change: () => { result: T; undo: () => void; event: RuleChange | undefined }): Promise<T> {
-    const run = queue.then(async () => {
-      const { result, undo, event } = change();
-      try {
-        await persist();
-      } catch (error) {
-        undo();
-        throw new AppError('STORE_UNAVAILABLE', `could not save the alert rules: ${(error as Error).message}`, { cause: error, retryable: true });
-      }
-      if (event) for (const listener of listeners) listener(event);
-      return result;
+  /** One change at a time, on a copy: a failed write changes nothing. */
+  async function mutate<T>(change: (draft: Map<string, AlertRule>) => { result: T; event: RuleChange }): Promise<T> {
+    const { result, event } = await store.update((current) => {
+      const draft = new Map(current);
+      return { result: change(draft), next: draft };
     });
-    queue = run.catch(() => {});
-    return run;
+    for (const listener of listeners) listener(event);
+    return result;
   }
 
   function validated(candidate: unknown): AlertRule {
@@ -120,27 +89,28 @@ export async function openAlertRuleStore(options: AlertRuleStoreOptions = {}): P
 
   return {
     file,
+    /** Never written: no file yet (in memory, always). */
     get fresh() {
-      return fresh;
+      return !store.exists;
     },
-    list: () => [...rules.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id)),
-    get: (id) => rules.get(id),
+    list: () => sorted(store.state),
+    get: (id) => store.state.get(id),
     create(request) {
       const parsed = CreateAlertRuleRequestSchema.safeParse(request);
       if (!parsed.success) return Promise.reject(new AppError('BAD_REQUEST', describeIssues(parsed.error)));
-      return mutate(() => {
+      return mutate((rules) => {
         const id = parsed.data.id ?? `rule-${randomBytes(5).toString('hex')}`;
         if (rules.has(id)) throw new AppError('CONFLICT', `an alert rule "${id}" already exists`);
         const at = new Date(now()).toISOString();
         const rule = validated({ ...parsed.data, id, createdAt: at, updatedAt: at });
         rules.set(id, rule);
-        return { result: rule, undo: () => rules.delete(id), event: { type: 'created', rule } };
+        return { result: rule, event: { type: 'created', rule } };
       });
     },
     update(id, patch) {
       const parsedPatch = UpdateAlertRuleRequestSchema.safeParse(patch);
       if (!parsedPatch.success) return Promise.reject(new AppError('BAD_REQUEST', describeIssues(parsedPatch.error)));
-      return mutate(() => {
+      return mutate((rules) => {
         const before = rules.get(id);
         if (!before) throw new AppError('NOT_FOUND', `no alert rule "${id}"`);
         const merged: Record<string, unknown> = { ...before };
@@ -152,15 +122,15 @@ export async function openAlertRuleStore(options: AlertRuleStoreOptions = {}): P
         merged.updatedAt = new Date(now()).toISOString();
         const rule = validated(merged);
         rules.set(id, rule);
-        return { result: rule, undo: () => rules.set(id, before), event: { type: 'updated', rule, before } };
+        return { result: rule, event: { type: 'updated', rule, before } };
       });
     },
     remove(id) {
-      return mutate(() => {
+      return mutate((rules) => {
         const rule = rules.get(id);
         if (!rule) throw new AppError('NOT_FOUND', `no alert rule "${id}"`);
         rules.delete(id);
-        return { result: undefined, undo: () => rules.set(id, rule), event: { type: 'removed', rule } };
+        return { result: undefined, event: { type: 'removed', rule } };
       });
     },
     onChange(listener) {
@@ -168,4 +138,8 @@ export async function openAlertRuleStore(options: AlertRuleStoreOptions = {}): P
       return () => listeners.delete(listener);
     },
   };
+}
+
+function sorted(rules: ReadonlyMap<string, AlertRule>): AlertRule[] {
+  return [...rules.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
 }

@@ -1,17 +1,13 @@
 /**
  * Where trials are kept. The default is one JSON document next to the device registry
- * (`DATA_DIR/trials.json`, mode 0600), written the registry's crash-safe way (temporary file,
- * fsync, rename, fsync of the directory: common/registry/atomic-write.ts), so a crash leaves
- * the old or the new document, never a torn one. A database-backed store implements the same
- * `TrialStore` interface.
- *
- * Several processes (the API and `npm run devices -- --data-dir … trial …`) may change it:
- * every change takes an exclusive lock file, re-reads the document and writes it whole;
- * reads re-read the document when its identity (inode, mtime, size) changed. Trials change a
- * few times a day, so one stat per read is all the polling there is.
+ * (`DATA_DIR/trials.json`, mode 0600), kept by common/store/document-store.ts: crash-safe
+ * writes (a crash leaves the old or the new document, never a torn one) and a lease lock, so
+ * several processes (the API and `npm run devices -- --data-dir … trial …`) can change it
+ * without losing each other's changes. Reads re-read the document when its identity (inode,
+ * mtime, size) changed: trials change a few times a day, so one stat per read is all the
+ * polling there is. A database-backed store implements the same `TrialStore` interface.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -25,8 +21,7 @@ import {
   type UpdateTrialRequest,
 } from '../../contracts/index.ts';
 import { AppError } from '../../common/errors.ts';
-import { writeFileAtomic, type WrittenFileIdentity } from '../../common/registry/atomic-write.ts';
-import { withFileLock } from '../../common/registry/file-lock.ts';
+import { openDocumentStore } from '../../common/store/document-store.ts';
 
 export const TRIALS_FILE_NAME = 'trials.json';
 
@@ -45,14 +40,9 @@ export interface TrialStore {
   close(): Promise<void>;
 }
 
-const TrialsFileSchema = z.object({
-  format: z.literal('streetlab-trials'),
-  version: z.literal(1),
-  revision: z.number().int().min(0),
-  updatedAt: z.iso.datetime(),
-  trials: z.array(TrialSchema),
-});
-type TrialsFile = z.infer<typeof TrialsFileSchema>;
+/** The document's content beside its envelope (format "streetlab-trials", version 1). */
+const TrialsContentSchema = z.object({ trials: z.array(TrialSchema) });
+type TrialsContent = z.infer<typeof TrialsContentSchema>;
 
 export interface FileTrialStoreOptions {
   dataDir?: string;
@@ -60,6 +50,8 @@ export interface FileTrialStoreOptions {
   file?: string;
   now?: () => number;
   lockTimeoutMs?: number;
+  /** How long a lock outlives its holder's last renewal; default 5 s. */
+  lockLeaseMs?: number;
   checkDevices?: TrialDeviceCheck | undefined;
 }
 
@@ -83,68 +75,31 @@ export async function openFileTrialStore(options: FileTrialStoreOptions): Promis
   const file = options.file ?? (options.dataDir !== undefined ? join(options.dataDir, TRIALS_FILE_NAME) : undefined);
   if (!file) throw new AppError('CONFIG_INVALID', 'the trial store needs dataDir or file');
   const now = options.now ?? Date.now;
-  const lockFile = `${file}.lock`;
-  const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
-  let trials = new Map<string, Trial>();
-  let revision = 0;
-  let known: WrittenFileIdentity | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
-  let closed = false;
+  const store = await openDocumentStore<Map<string, Trial>, TrialsContent>({
+    file,
+    what: 'the trial store',
+    format: 'streetlab-trials',
+    content: TrialsContentSchema,
+    decode: (content) => new Map(content.trials.map((t) => [t.id, t])),
+    encode: (trials) => ({ trials: [...trials.values()].sort((a, b) => a.id.localeCompare(b.id)) }),
+    empty: () => new Map(),
+    lockTimeoutMs: options.lockTimeoutMs,
+    lockLeaseMs: options.lockLeaseMs,
+    now,
+  });
 
-  async function load(): Promise<void> {
-    let identity: WrittenFileIdentity | undefined;
-    try {
-      const s = await stat(file!);
-      identity = { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (!identity) {
-      trials = new Map();
-      revision = 0;
-      known = undefined;
-      return;
-    }
-    if (known && known.ino === identity.ino && known.mtimeMs === identity.mtimeMs && known.size === identity.size) return;
-    let parsed: TrialsFile;
-    try {
-      parsed = TrialsFileSchema.parse(JSON.parse(await readFile(file!, 'utf8')));
-    } catch (error) {
-      const detail = error instanceof z.ZodError ? validationMessage(error) : String(error);
-      throw new AppError('INTERNAL', `the trial store ${file} is not valid: ${detail}`, { cause: error });
-    }
-    trials = new Map(parsed.trials.map((t) => [t.id, t]));
-    revision = parsed.revision;
-    known = identity;
-  }
-
-  function withLock<T>(work: () => Promise<T>): Promise<T> {
-    return withFileLock(lockFile, { timeoutMs: lockTimeoutMs, what: 'the trial store' }, work);
+  /** Re-reads the document if another process changed it; the trials as they are now. */
+  async function load(): Promise<Map<string, Trial>> {
+    await store.refresh();
+    return store.state;
   }
 
   /** Applies `change` to the freshest document and persists it, one change at a time. */
   function mutate(change: (draft: Map<string, Trial>) => Trial): Promise<Trial> {
-    if (closed) return Promise.reject(new AppError('INTERNAL', 'the trial store is closed'));
-    const run = queue.then(() =>
-      withLock(async () => {
-        await load();
-        const draft = new Map(trials);
-        const result = change(draft);
-        const document: TrialsFile = {
-          format: 'streetlab-trials',
-          version: 1,
-          revision: revision + 1,
-          updatedAt: new Date(now()).toISOString(),
-          trials: [...draft.values()].sort((a, b) => a.id.localeCompare(b.id)),
-        };
-        known = await writeFileAtomic(file!, `${JSON.stringify(document, null, 2)}\n`, { createDir: true });
-        trials = draft;
-        revision = document.revision;
-        return result;
-      }),
-    );
-    queue = run.catch(() => {});
-    return run;
+    return store.update((current) => {
+      const draft = new Map(current);
+      return { result: change(draft), next: draft };
+    });
   }
 
   function mustGet(draft: Map<string, Trial>, id: string): Trial {
@@ -159,16 +114,12 @@ export async function openFileTrialStore(options: FileTrialStoreOptions): Promis
     return parsed.data;
   }
 
-  await load();
-
   return {
     async list() {
-      await load();
-      return [...trials.values()].sort((a, b) => a.id.localeCompare(b.id));
+      return [...(await load()).values()].sort((a, b) => a.id.localeCompare(b.id));
     },
     async get(id) {
-      await load();
-      return trials.get(id);
+      return (await load()).get(id);
     },
     async create(request) {
       const input = parse(CreateTrialRequestSchema, request);
@@ -198,8 +149,7 @@ export async function openFileTrialStore(options: FileTrialStoreOptions): Promis
     },
     async update(id, patch) {
       const changes = parse(UpdateTrialRequestSchema, patch);
-      await load();
-      const preview = applyPatch(mustGet(trials, id), changes, now());
+      const preview = applyPatch(mustGet(await load(), id), changes, now());
       checkPeriod(preview);
       await options.checkDevices?.(preview);
       return mutate((draft) => {
@@ -223,10 +173,7 @@ export async function openFileTrialStore(options: FileTrialStoreOptions): Promis
         return next;
       });
     },
-    async close() {
-      closed = true;
-      await queue;
-    },
+    close: () => store.close(),
   };
 }
 

@@ -2,27 +2,22 @@
  * The default device registry: one JSON file (`DATA_DIR/registry.json`, mode 0600) that
  * the broker, ingest and the API all read, so it needs no server.
  *
- * Crash safety: every change writes the whole document to a temporary file in the same
- * directory, fsyncs it, renames it over the old one and fsyncs the directory (rename is
- * atomic on POSIX file systems), so a crash at any point leaves either the old or the new
- * file, never a torn one. Leftover temporary files of dead processes are removed on open.
- *
- * Concurrency: changes within a process go through one queue; changes from several
- * processes (API + `npm run devices -- --data-dir`) take an exclusive lock file and re-read
- * the document before applying theirs, so nothing is lost. Hash work (scrypt) happens
- * before a change enters the queue, so the queue holds only fast work.
+ * The file itself — versioned JSON, crash-safe writes (temporary file, fsync, rename, fsync of
+ * the directory), the lease lock that lets several processes (API, `npm run devices -- --data-dir`,
+ * other containers on the same volume) change it one at a time without losing anything, and
+ * re-reading it when another process wrote it — is common/store/document-store.ts. Hash work
+ * (scrypt) happens before a change enters the store's queue, so the lock is held only for fast
+ * work.
  *
  * Other processes see a change by polling the file's identity (inode, mtime, size) every
  * `pollIntervalMs` (250 ms by default; the contract promises the broker sees API changes
- * within a second). Polling a stat is one syscall and, unlike inotify, survives the
- * rename-replace and works on every file system.
+ * within a second).
  *
  * Lookups by id go through Maps only: client ids such as `__proto__` have been a bug class
  * in MQTT brokers (GHSA-52qw-whmv-87c5), and such ids are refused at registration anyway.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, readdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import {
   ApiKeyRecordSchema,
@@ -43,8 +38,7 @@ import type { RegistryTags } from '../influx-schema.ts';
 import type { Logger } from '../logger.ts';
 import { createSilentLogger } from '../logger.ts';
 import { createSecretVerifier, generateSecret, hashSecret, isSecretHash, sha256Hex, type SecretVerifierOptions } from './secrets.ts';
-import { writeFileAtomic } from './atomic-write.ts';
-import { isProcessAlive, withFileLock } from './file-lock.ts';
+import { openDocumentStore } from '../store/document-store.ts';
 import type { DeviceRegistry, RegistryChange, VerifyResult } from './types.ts';
 
 export const REGISTRY_FILE_NAME = 'registry.json';
@@ -58,26 +52,16 @@ type StoredDevice = z.infer<typeof StoredDeviceSchema>;
 const StoredApiKeySchema = ApiKeyRecordSchema.extend({ tokenHash: z.string().regex(/^[0-9a-f]{64}$/) });
 type StoredApiKey = z.infer<typeof StoredApiKeySchema>;
 
-const RegistryFileSchema = z.object({
-  format: z.literal('streetlab-registry'),
-  version: z.literal(1),
-  revision: z.number().int().min(0),
-  updatedAt: z.iso.datetime(),
+/** The document's content beside its envelope (format "streetlab-registry", version 1). */
+const RegistryContentSchema = z.object({
   devices: z.array(StoredDeviceSchema),
   apiKeys: z.array(StoredApiKeySchema),
 });
-type RegistryFile = z.infer<typeof RegistryFileSchema>;
+type RegistryContent = z.infer<typeof RegistryContentSchema>;
 
 interface State {
-  revision: number;
   devices: Map<string, StoredDevice>;
   apiKeys: Map<string, StoredApiKey>;
-}
-
-interface FileIdentity {
-  ino: number;
-  mtimeMs: number;
-  size: number;
 }
 
 /** Ids that name prototype members, and the prefix reserved for service client ids. */
@@ -95,6 +79,8 @@ export interface FileRegistryOptions {
   pollIntervalMs?: number;
   /** How long to wait for another process's lock before failing; default 10 s. */
   lockTimeoutMs?: number;
+  /** How long a lock outlives its holder's last renewal (a crashed writer's lock is taken over after it); default 5 s. */
+  lockLeaseMs?: number;
   verifier?: SecretVerifierOptions;
   logger?: Logger;
   now?: () => number;
@@ -113,7 +99,7 @@ export interface FileRegistry extends DeviceRegistry {
 }
 
 function emptyState(): State {
-  return { revision: 0, devices: new Map(), apiKeys: new Map() };
+  return { devices: new Map(), apiKeys: new Map() };
 }
 
 function toPublic(device: StoredDevice): DeviceRecord {
@@ -125,42 +111,19 @@ function toPublicKey(key: StoredApiKey): ApiKeyRecord {
   return { id: key.id, name: key.name, role: key.role, ...(key.owner !== undefined ? { owner: key.owner } : {}), createdAt: key.createdAt };
 }
 
-function sameIdentity(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
-  return a !== undefined && b !== undefined && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size;
-}
-
 function validationMessage(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
 }
-
 
 export async function openFileRegistry(options: FileRegistryOptions): Promise<FileRegistry> {
   const configured = options.file ?? (options.dataDir !== undefined ? join(options.dataDir, REGISTRY_FILE_NAME) : undefined);
   if (!configured) throw new AppError('CONFIG_INVALID', 'the file registry needs dataDir or file');
   const file: string = configured;
-  const dir = dirname(file);
-  const lockFile = `${file}.lock`;
   const log = options.logger ?? createSilentLogger();
   const now = options.now ?? Date.now;
-  const pollIntervalMs = options.pollIntervalMs ?? 250;
-  const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
   const verifier = createSecretVerifier(options.verifier);
   const listeners = new Set<(change: RegistryChange) => void>();
-
-  let state = emptyState();
   let tags = new Map<string, RegistryTags>();
-  let known: FileIdentity | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
-  let closed = false;
-
-  function adopt(next: State): void {
-    state = next;
-    const nextTags = new Map<string, RegistryTags>();
-    for (const device of next.devices.values()) {
-      nextTags.set(device.id, { owner: device.owner, ...(device.site ? { site: device.site } : {}) });
-    }
-    tags = nextTags;
-  }
 
   function emit(change: RegistryChange): void {
     for (const listener of listeners) {
@@ -172,112 +135,53 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     }
   }
 
-  async function identityOf(): Promise<FileIdentity | undefined> {
-    try {
-      const s = await stat(file);
-      return { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
+  function deriveTags(state: State): void {
+    const nextTags = new Map<string, RegistryTags>();
+    for (const device of state.devices.values()) {
+      nextTags.set(device.id, { owner: device.owner, ...(device.site ? { site: device.site } : {}) });
     }
+    tags = nextTags;
   }
 
-  async function readState(): Promise<{ state: State; identity: FileIdentity | undefined }> {
-    // Stat before reading: if the file is replaced in between, the next poll sees a newer identity.
-    const identity = await identityOf();
-    if (!identity) return { state: emptyState(), identity };
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyState(), identity: undefined };
-      throw error;
+  // First load: a broken file stops the process (better than serving an empty registry).
+  const store = await openDocumentStore<State, RegistryContent>({
+    file,
+    what: 'the device registry',
+    format: 'streetlab-registry',
+    content: RegistryContentSchema,
+    decode: (content) => ({
+      devices: new Map(content.devices.map((d) => [d.id, d])),
+      apiKeys: new Map(content.apiKeys.map((k) => [k.id, k])),
+    }),
+    encode: (state) => ({
+      devices: [...state.devices.values()].sort((a, b) => a.id.localeCompare(b.id)),
+      apiKeys: [...state.apiKeys.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+    }),
+    empty: emptyState,
+    pollIntervalMs: options.pollIntervalMs ?? 250,
+    lockTimeoutMs: options.lockTimeoutMs,
+    lockLeaseMs: options.lockLeaseMs,
+    now,
+    logger: log,
+    beforeRename: options.beforeRename,
+  });
+  deriveTags(store.state);
+  store.onChange((state, cause) => {
+    deriveTags(state);
+    if (cause === 'reloaded') {
+      log.debug({ revision: store.revision }, 'registry reloaded');
+      emit({ type: 'reloaded' });
     }
-    let parsed: RegistryFile;
-    try {
-      parsed = RegistryFileSchema.parse(JSON.parse(text));
-    } catch (error) {
-      const detail = error instanceof z.ZodError ? validationMessage(error) : String(error);
-      throw new AppError('INTERNAL', `the device registry ${file} is not valid: ${detail}`, { cause: error });
-    }
-    const devices = new Map<string, StoredDevice>();
-    for (const device of parsed.devices) devices.set(device.id, device);
-    const apiKeys = new Map<string, StoredApiKey>();
-    for (const key of parsed.apiKeys) apiKeys.set(key.id, key);
-    return { state: { revision: parsed.revision, devices, apiKeys }, identity };
-  }
-
-  /** Adopts the file's content if it changed since we last read or wrote it. */
-  async function syncFromDisk(): Promise<boolean> {
-    const identity = await identityOf();
-    if (identity === undefined && known === undefined) return false;
-    if (sameIdentity(identity, known)) return false;
-    const loaded = await readState();
-    known = loaded.identity;
-    if (loaded.state.revision === state.revision && loaded.identity !== undefined && state.revision !== 0) {
-      // Same document (e.g. touched); still adopt it so both sides agree.
-      adopt(loaded.state);
-      return false;
-    }
-    adopt(loaded.state);
-    return true;
-  }
-
-  async function removeStaleTemporaries(): Promise<void> {
-    const prefix = `${basename(file)}.tmp-`;
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (!name.startsWith(prefix)) continue;
-      const pid = Number(name.slice(prefix.length).split('-')[0]);
-      if (Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid)) continue;
-      if (pid === process.pid) continue;
-      await unlink(join(dir, name)).catch(() => {});
-      log.warn({ file: join(dir, name) }, 'removed an unfinished registry write left by a crashed process');
-    }
-  }
-
-  function withLock<T>(work: () => Promise<T>): Promise<T> {
-    return withFileLock(lockFile, { timeoutMs: lockTimeoutMs, what: 'the device registry' }, work);
-  }
-
-  async function writeAtomically(next: State): Promise<void> {
-    const document: RegistryFile = {
-      format: 'streetlab-registry',
-      version: 1,
-      revision: next.revision,
-      updatedAt: new Date(now()).toISOString(),
-      devices: [...next.devices.values()].sort((a, b) => a.id.localeCompare(b.id)),
-      apiKeys: [...next.apiKeys.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
-    };
-    known = await writeFileAtomic(file, `${JSON.stringify(document, null, 2)}\n`, { beforeRename: options.beforeRename });
-  }
-
-  function cloneState(source: State): State {
-    return { revision: source.revision, devices: new Map(source.devices), apiKeys: new Map(source.apiKeys) };
-  }
+  });
 
   /** Runs `change` on a copy of the freshest document and persists it, one change at a time. */
-  function mutate<T>(change: (draft: State) => { result: T; event: RegistryChange | undefined }): Promise<T> {
-    if (closed) return Promise.reject(new AppError('INTERNAL', 'the device registry is closed'));
-    const run = queue.then(() =>
-      withLock(async () => {
-        await syncFromDisk();
-        const draft = cloneState(state);
-        const { result, event } = change(draft);
-        draft.revision = state.revision + 1;
-        await writeAtomically(draft);
-        adopt(draft);
-        if (event) emit(event);
-        return result;
-      }),
-    );
-    queue = run.catch(() => {});
-    return run;
+  async function mutate<T>(change: (draft: State) => { result: T; event: RegistryChange | undefined }): Promise<T> {
+    const { result, event } = await store.update((current) => {
+      const draft: State = { devices: new Map(current.devices), apiKeys: new Map(current.apiKeys) };
+      return { result: change(draft), next: draft };
+    });
+    if (event) emit(event);
+    return result;
   }
 
   function checkNewId(id: string): void {
@@ -291,47 +195,18 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     return device;
   }
 
-  // First load: a broken file stops the process (better than serving an empty registry).
-  await removeStaleTemporaries();
-  {
-    const loaded = await readState();
-    adopt(loaded.state);
-    known = loaded.identity;
-  }
-
-  let polling = false;
-  const poller =
-    pollIntervalMs > 0
-      ? setInterval(() => {
-          if (polling || closed) return;
-          polling = true;
-          syncFromDisk()
-            .then((changed) => {
-              if (changed) {
-                log.debug({ revision: state.revision }, 'registry reloaded');
-                emit({ type: 'reloaded' });
-              }
-            })
-            .catch((error: unknown) => log.error({ err: error }, 'could not reload the device registry; keeping the last good copy'))
-            .finally(() => {
-              polling = false;
-            });
-        }, pollIntervalMs)
-      : undefined;
-  poller?.unref();
-
   const registry: FileRegistry = {
     file,
-    revision: () => state.revision,
+    revision: () => store.revision,
     async refresh() {
-      if (await syncFromDisk()) emit({ type: 'reloaded' });
+      await store.refresh();
     },
 
     async list() {
-      return [...state.devices.values()].map(toPublic).sort((a, b) => a.id.localeCompare(b.id));
+      return [...store.state.devices.values()].map(toPublic).sort((a, b) => a.id.localeCompare(b.id));
     },
     async get(id) {
-      const device = state.devices.get(id);
+      const device = store.state.devices.get(id);
       return device ? toPublic(device) : undefined;
     },
 
@@ -340,7 +215,7 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
       if (!parsed.success) throw new AppError('BAD_REQUEST', validationMessage(parsed.error));
       const input = parsed.data;
       checkNewId(input.id);
-      if (state.devices.has(input.id)) throw new AppError('CONFLICT', `a device "${input.id}" is already registered`);
+      if (store.state.devices.has(input.id)) throw new AppError('CONFLICT', `a device "${input.id}" is already registered`);
       const secret = generateSecret();
       const secretHash = await hashSecret(secret, options.scrypt);
       return mutate((draft) => {
@@ -400,7 +275,7 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     },
 
     async rotateSecret(id) {
-      if (!state.devices.has(id)) throw new AppError('NOT_FOUND', `no device "${id}"`);
+      if (!store.state.devices.has(id)) throw new AppError('NOT_FOUND', `no device "${id}"`);
       const secret = generateSecret();
       const secretHash = await hashSecret(secret, options.scrypt);
       const result = await mutate((draft) => {
@@ -415,12 +290,12 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     },
 
     async verifySecret(id, secret): Promise<VerifyResult> {
-      const stored = state.devices.get(id);
+      const stored = store.state.devices.get(id);
       if (!stored) return { ok: false, reason: 'UNKNOWN_DEVICE' };
       const check = await verifier.verify(id, secret, stored.secretHash);
       if (check === 'busy') return { ok: false, reason: 'BUSY' };
       // A rotation while scrypt ran makes the checked hash history: the old secret must not pass.
-      const current = state.devices.get(id);
+      const current = store.state.devices.get(id);
       if (check === 'mismatch' || !current || current.secretHash !== stored.secretHash) return { ok: false, reason: 'BAD_SECRET' };
       const device = toPublic(current);
       if (!current.enabled) return { ok: false, reason: 'DISABLED', device };
@@ -428,18 +303,18 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     },
 
     peek(id) {
-      const device = state.devices.get(id);
+      const device = store.state.devices.get(id);
       return device ? toPublic(device) : undefined;
     },
     secretVersionOf(id) {
-      return state.devices.get(id)?.secretVersion;
+      return store.state.devices.get(id)?.secretVersion;
     },
     tagsOf(id) {
       return tags.get(id);
     },
 
     async listApiKeys() {
-      return [...state.apiKeys.values()].map(toPublicKey);
+      return [...store.state.apiKeys.values()].map(toPublicKey);
     },
     async createApiKey(request: CreateApiKeyRequest) {
       const parsed = CreateApiKeyRequestSchema.safeParse(request);
@@ -469,7 +344,7 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     verifyApiKey(token) {
       const match = API_KEY_TOKEN.exec(token);
       if (!match) return undefined;
-      const key = state.apiKeys.get(match[1]!);
+      const key = store.state.apiKeys.get(match[1]!);
       if (!key) return undefined;
       const ok = timingSafeEqual(Buffer.from(sha256Hex(token), 'hex'), Buffer.from(key.tokenHash, 'hex'));
       return ok ? toPublicKey(key) : undefined;
@@ -480,9 +355,7 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
       return () => listeners.delete(listener);
     },
     async close() {
-      closed = true;
-      if (poller) clearInterval(poller);
-      await queue;
+      await store.close();
       listeners.clear();
     },
   };

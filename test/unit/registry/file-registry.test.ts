@@ -223,6 +223,7 @@ describe('concurrency and crashes', () => {
       const registry = await openFileRegistry({
         dataDir: ${JSON.stringify(dir)},
         pollIntervalMs: 0,
+        lockLeaseMs: 1_000,
         beforeRename: () => { process.kill(process.pid, 'SIGKILL'); return new Promise(() => {}); },
       });
       await registry.create({ id: 'air-during', kind: 'air', owner: 'x', lat: 1, lon: 1, intervalSeconds: 60, enabled: true, meta: {} });
@@ -240,10 +241,13 @@ describe('concurrency and crashes', () => {
 
     const after = await open(dir, { pollIntervalMs: 0 });
     expect((await after.list()).map((d) => d.id)).toEqual(['air-before']);
-    // The dead writer's temporary file and its lock are cleaned up; writing works again.
-    expect((await readdir(dir)).some((n) => n.startsWith('registry.json.tmp-'))).toBe(false);
+    // The dead writer's lock is taken over once its lease (1 s) has run out, and its temporary
+    // file removed by the next writer; writing works again.
+    const lockWrittenAt = (await stat(join(dir, 'registry.json.lock'))).mtimeMs;
     await after.create(device('air-after'));
+    expect(Date.now() - lockWrittenAt).toBeGreaterThanOrEqual(1_000);
     expect((await after.list()).map((d) => d.id)).toEqual(['air-after', 'air-before']);
+    expect((await readdir(dir)).filter((n) => n.startsWith('registry.json.'))).toEqual([]);
   });
 
   it('refuses to start on a registry file that is not valid, naming the problem', async () => {
