@@ -62,6 +62,8 @@ export interface AppOptions {
   live?: Omit<LivePluginOptions, 'authenticator' | 'logger'> | undefined;
   /** Prometheus registry served at GET /metrics (with HTTP request metrics); omitted = no /metrics. */
   metrics?: MetricsRegistry | undefined;
+  /** Cluster mode: this node holds the lease for jobs and alert evaluation (default: always). */
+  leader?: (() => boolean) | undefined;
   /** Alerting: rules (/api/v1/alert-rules, admin), alerts (/api/v1/alerts, read), engine and its jobs; needs `jobs`. Omitted = none. */
   alerts?: AlertingPluginOptions['alerting'] | undefined;
   /** The job scheduler: started on ready, shown at /api/v1/jobs, stopped on close; omitted = no /jobs. */
@@ -113,7 +115,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(aqiRoutes, { prefix: '/api/v1', store: options.store, now, limits: research?.limits });
   if (options.alerts) {
     if (!options.jobs) throw new Error('buildApp: alerts need jobs (a scheduler for their offline and repeat jobs)');
-    await app.register(alertingPlugin, { alerting: options.alerts, scheduler: options.jobs, live: liveOf(app), registry: options.registry, logger: log, now });
+    await app.register(alertingPlugin, { alerting: options.alerts, scheduler: options.jobs, live: liveOf(app), registry: options.registry, logger: log, now, leader: options.leader });
   }
   // After research and alerting, whose jobs it runs: closed before them.
   if (options.jobs) await app.register(jobsPlugin, { scheduler: options.jobs });

@@ -15,6 +15,14 @@ export const ApiConfigSchema = z.object({
   DASHBOARD_DIR: z.string().optional(),
   /** The device registry lives in DATA_DIR/registry.json (shared with the broker and ingest). */
   DATA_DIR: z.string().default('.data'),
+  /**
+   * Cluster mode: API nodes share socket.io rooms through this Redis, and the jobs and alert
+   * evaluation run on one node at a time (a lease). Unset: one node.
+   */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'a redis:// or rediss:// URL')
+    .optional(),
   /** Bearer token for the admin endpoints (devices, keys); unset = only admin API keys. */
   ADMIN_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
   /** Open data: read endpoints and the live feed without credentials. */

@@ -83,8 +83,9 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
     ...(options.maxBatch ? { maxBatch: options.maxBatch } : {}),
     // One encoding per batch and group, however many sockets the group has.
     send: (room, batch) => {
-      if (batch.event === 'readings') io.to(room).emit('readings', batch.items);
-      else io.to(room).emit('rejections', batch.items);
+      // Local: every API node gets the whole feed from the broker (cluster mode: no echo through Redis).
+      if (batch.event === 'readings') io.local.to(room).emit('readings', batch.items);
+      else io.local.to(room).emit('rejections', batch.items);
     },
   });
 
@@ -176,13 +177,13 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
     }
     for (const reading of body.readings) {
       const rooms = roomsOf(reading.kind, reading.deviceId);
-      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('reading', reading);
+      if (singleSockets > 0) io.local.to(rooms).except(BATCHING_ROOM).emit('reading', reading);
       batcher.pushReading(reading, rooms);
       for (const listener of listeners) listener.onReading?.(reading);
     }
     for (const rejection of body.rejections) {
       const rooms = rejection.kind && rejection.deviceId ? roomsOf(rejection.kind, rejection.deviceId) : ['all'];
-      if (singleSockets > 0) io.to(rooms).except(BATCHING_ROOM).emit('rejected', rejection);
+      if (singleSockets > 0) io.local.to(rooms).except(BATCHING_ROOM).emit('rejected', rejection);
       batcher.pushRejection(rejection, rooms);
       for (const listener of listeners) listener.onRejection?.(rejection);
     }

@@ -46,6 +46,7 @@ try {
     research: researchOptionsFromConfig(config),
     // Alert rules and history live next to the registry: DATA_DIR/alert-rules.json, DATA_DIR/alerts.json.
     alerts: alertingOptionsFromConfig(config, resolve(config.DATA_DIR)),
+    ...(config.REDIS_URL ? { cluster: { redisUrl: config.REDIS_URL } } : {}),
     logger: log,
   });
   onShutdown(log, async () => {

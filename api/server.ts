@@ -14,6 +14,7 @@ import type { Alerting, AlertingOptions } from './alerts/index.ts';
 import { buildApp, type AppOptions } from './app.ts';
 import type { ResearchOptions } from './jobs/research.ts';
 import { createScheduler, type Scheduler } from './jobs/scheduler.ts';
+import { createLease } from '../common/lease.ts';
 import type { LiveHub, LiveServer } from './live-hub.ts';
 import { alertingOf } from './plugins/alerting.ts';
 import { liveOf, type Live } from './plugins/live.ts';
@@ -49,6 +50,11 @@ export interface ApiServerOptions {
   alerts?: AlertingOptions | false | undefined;
   /** Trials (api/trials/store.ts) and the report's limits; needs `registry`. */
   trials?: AppOptions['trials'];
+  /**
+   * Cluster mode (REDIS_URL): socket.io rooms shared through Redis, and the jobs and alert
+   * evaluation run on one API node at a time, the holder of a lease in Redis.
+   */
+  cluster?: { redisUrl: string; leaseTtlMs?: number; nodeId?: string } | undefined;
 }
 
 export interface ApiServer {
@@ -59,6 +65,8 @@ export interface ApiServer {
   scheduler: Scheduler;
   /** Alerting, unless turned off. */
   alerts: Alerting | undefined;
+  /** This node runs the jobs and evaluates alerts now (always true without cluster mode). */
+  leader(): boolean;
   port: number;
   url: string;
   close(): Promise<void>;
@@ -67,7 +75,17 @@ export interface ApiServer {
 export async function createApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const log = options.logger ?? createSilentLogger();
   const { influx } = options;
-  const scheduler = createScheduler({ logger: log.child({ component: 'jobs' }) });
+  const lease = options.cluster
+    ? createLease({
+        redisUrl: options.cluster.redisUrl,
+        key: 'streetlab:lease:api-jobs',
+        ...(options.cluster.leaseTtlMs ? { ttlMs: options.cluster.leaseTtlMs } : {}),
+        ...(options.cluster.nodeId ? { holderId: options.cluster.nodeId } : {}),
+        logger: log.child({ component: 'lease' }),
+      })
+    : undefined;
+  const leader = () => lease?.held() ?? true;
+  const scheduler = createScheduler({ logger: log.child({ component: 'jobs' }), shouldRun: leader });
   // Read at scrape time and by the readiness check: set once the app is built.
   let live: Live | undefined;
   let alerting: Alerting | undefined;
@@ -88,14 +106,22 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     logger: log,
     dashboardDir: options.dashboardDir,
     registry: options.registry,
-    live: { mqttUrl: options.mqttUrl, mqttUsername: options.mqttUsername, mqttPassword: options.mqttPassword, corsOrigins: options.corsOrigins },
+    live: {
+      mqttUrl: options.mqttUrl,
+      mqttUsername: options.mqttUsername,
+      mqttPassword: options.mqttPassword,
+      corsOrigins: options.corsOrigins,
+      ...(options.cluster ? { redisUrl: options.cluster.redisUrl } : {}),
+    },
+    leader,
     ...(options.trials ? { trials: { ...options.trials, write: (lines: string[]) => influx.write(lines) } } : {}),
     ...(options.alerts === false ? {} : { alerts: options.alerts ?? {} }),
     jobs: scheduler,
     auth: { adminToken: options.adminToken, publicRead: options.publicRead ?? false },
     security: { corsOrigins: options.corsOrigins ?? [], ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }) },
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
-    onDeviceStatus: (status) => live?.io.emit('device', status),
+    // Every node sees registry changes itself: its own sockets only.
+    onDeviceStatus: (status) => live?.io.local.emit('device', status),
     readinessChecks: {
       influxdb: async () => ({ ok: await influx.ping() }),
       broker: async () => ({ ok: live?.hub.connected() ?? false }),
@@ -121,10 +147,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     hub: live.hub,
     scheduler,
     alerts: alerting,
+    leader,
     port,
     url: `http://${host}:${port}`,
     close() {
-      closing ??= app.close();
+      closing ??= app.close().finally(() => lease?.close());
       return closing;
     },
   };

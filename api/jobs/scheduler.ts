@@ -42,6 +42,11 @@ export interface CronTask {
 export type CreateCronTask = (schedule: string, onTick: () => void, name: string) => CronTask;
 
 export interface SchedulerOptions {
+  /**
+   * Ticks run only while this says yes (cluster mode: this node holds the jobs' lease);
+   * skipped ticks are not runs. `trigger()` is not affected. Default: always.
+   */
+  shouldRun?: () => boolean;
   logger?: Logger | undefined;
   /** Clock of the run records (ms); default Date.now. */
   now?: (() => number) | undefined;
@@ -131,9 +136,10 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   }
 
   async function schedule(job: JobState): Promise<void> {
-    job.task = createTask(job.schedule, () => void runJob(job), `streetlab-${job.name}`);
+    const shouldRun = options.shouldRun ?? (() => true);
+    job.task = createTask(job.schedule, () => void (shouldRun() ? runJob(job) : undefined), `streetlab-${job.name}`);
     await job.task.start();
-    if (job.runOnStart) void runJob(job);
+    if (job.runOnStart && shouldRun()) void runJob(job);
   }
 
   return {

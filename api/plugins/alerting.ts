@@ -27,6 +27,8 @@ export interface AlertingPluginOptions {
   /** Route prefix (default /api/v1). */
   routePrefix?: string | undefined;
   now?: (() => number) | undefined;
+  /** Cluster mode: evaluate readings only while this node holds the lease (default: always). */
+  leader?: (() => boolean) | undefined;
 }
 
 const DECORATOR = 'alerting';
@@ -52,7 +54,12 @@ export const alertingPlugin = fp<AlertingPluginOptions>(
       listDevices: registry ? () => registry.list() : undefined,
       emit: (alert) => live?.io.to(alertRooms(alert)).emit('alert', alert),
     });
-    const unlisten = live?.hub.listen({ onReading: alerting.onReading, onRejection: alerting.onRejection });
+    // Every API node gets every reading; only the lease holder evaluates them (cluster mode).
+    const leader = options.leader ?? (() => true);
+    const unlisten = live?.hub.listen({
+      onReading: (reading) => (leader() ? alerting.onReading(reading) : undefined),
+      onRejection: (rejection) => (leader() ? alerting.onRejection(rejection) : undefined),
+    });
     app.decorate(DECORATOR, alerting);
     await app.register(alertRoutes, { prefix: options.routePrefix ?? '/api/v1', rules: alerting.rules, history: alerting.history, now: options.now });
     app.addHook('onClose', async () => {

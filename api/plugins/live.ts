@@ -7,6 +7,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
 import { Server as SocketServer } from 'socket.io';
 import type { Logger } from '../../common/logger.ts';
 import { createSilentLogger } from '../../common/logger.ts';
@@ -22,6 +24,13 @@ export interface LivePluginOptions {
   /** The REST authenticator: the handshake's `auth: { token }` is checked like a bearer token. */
   authenticator: Authenticator;
   logger?: Logger | undefined;
+  /**
+   * Cluster mode: several API nodes share socket.io rooms through this Redis
+   * (@socket.io/redis-adapter), so an alert raised on one node reaches the dashboards of all.
+   * Readings are not sent through it: every node gets the whole live feed from the broker and
+   * emits it to its own sockets only.
+   */
+  redisUrl?: string | undefined;
 }
 
 export interface Live {
@@ -45,6 +54,14 @@ export const livePlugin = fp<LivePluginOptions>(
       // Clients only send small subscribe requests.
       maxHttpBufferSize: 16 * 1024,
     }) as LiveServer;
+    let adapterClients: Redis[] = [];
+    if (options.redisUrl) {
+      const pub = new Redis(options.redisUrl);
+      const sub = pub.duplicate();
+      for (const c of [pub, sub]) c.on('error', (error) => log.warn({ err: error.message }, 'live feed: Redis error'));
+      adapterClients = [pub, sub];
+      io.adapter(createAdapter(pub, sub));
+    }
     // Live clients are let in only once the hub is subscribed to the broker: a client that
     // subscribes and then back-fills from REST (docs/durability.md) misses nothing in between.
     let liveReady = false;
@@ -82,6 +99,7 @@ export const livePlugin = fp<LivePluginOptions>(
     });
     app.addHook('onClose', async () => {
       await hub.close();
+      for (const c of adapterClients) c.disconnect();
     });
   },
   { name: 'streetlab-live', fastify: '5.x' },

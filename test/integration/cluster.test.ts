@@ -1,11 +1,21 @@
 /**
- * Two broker nodes sharing state through a real Redis (Debian's redis-server on a free port),
- * each with its own edge log and its own ingest worker, one real InfluxDB: a subscriber on
- * node B gets what devices publish on node A (readings and the live feed), a device's
- * persistent session follows it to the other node with the notices queued meanwhile, and
- * every reading acknowledged on either node is stored once.
+ * Cluster mode with a real Redis (Debian's redis-server on a free port) and a real InfluxDB:
+ * two broker nodes, each with its own edge log and ingest worker, and two API nodes.
+ * - a subscriber on node B gets what devices publish on node A (readings and the live feed);
+ * - a device's persistent session follows it to the other node, with the notices queued meanwhile;
+ * - every reading acknowledged on either node is stored once;
+ * - a dashboard on each API node gets every reading exactly once (no echo through Redis), and
+ *   an alert raised on one API node reaches the dashboards of both;
+ * - exactly one API node holds the jobs' lease; when its holder dies another takes it over
+ *   after the lease runs out, not before.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
+import { io as connectSocket, type Socket } from 'socket.io-client';
+import { createApiServer, type ApiServer } from '../../api/server.ts';
+import { createLease } from '../../common/lease.ts';
+import type { Alert, ClientToServerEvents, ServerToClientEvents } from '../../contracts/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIVE_BATCH_TOPIC, LiveFeedBatchSchema } from '../../contracts/index.ts';
 import { createBroker, type Broker } from '../../broker/broker.ts';
@@ -23,6 +33,8 @@ let influx: InfluxClient;
 const nodes: { broker: Broker; ingest: Ingest }[] = [];
 const clients: MqttClient[] = [];
 const cleanups: (() => Promise<void>)[] = [];
+const apis: ApiServer[] = [];
+const sockets: Socket<ServerToClientEvents, ClientToServerEvents>[] = [];
 
 async function startNode(): Promise<{ broker: Broker; ingest: Ingest }> {
   const dir = await tempDir('cluster-node');
@@ -50,6 +62,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  sockets.forEach((s) => s.disconnect());
+  for (const api of apis) await api.close();
   await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
   for (const node of nodes) {
     await node.broker.close();
@@ -118,5 +132,70 @@ describe('broker nodes sharing Redis', () => {
     ]);
     expect(a!.broker.edge!.counters().accepted).toBeGreaterThanOrEqual(200);
     expect(b!.broker.edge!.counters().accepted).toBeGreaterThanOrEqual(200);
+  });
+});
+
+describe('API nodes sharing Redis', () => {
+  async function startApi(brokerUrl: string): Promise<ApiServer> {
+    const api = await createApiServer({ port: 0, influx, mqttUrl: brokerUrl, publicRead: true, rateLimit: false, cluster: { redisUrl: redis.url, leaseTtlMs: 1_000 } });
+    apis.push(api);
+    return api;
+  }
+
+  async function dashboard(api: ApiServer) {
+    const socket: Socket<ServerToClientEvents, ClientToServerEvents> = connectSocket(api.url, { transports: ['websocket'], reconnectionDelay: 100 });
+    sockets.push(socket);
+    const seen = { readings: [] as number[], alerts: [] as Alert[] };
+    socket.on('reading', (r) => {
+      if (r.deviceId === 'cluster-dash-1') seen.readings.push(r.seq ?? -1);
+    });
+    socket.on('alert', (a) => seen.alerts.push(a));
+    socket.on('connect_error', () => {
+      if (!socket.active) setTimeout(() => socket.connect(), 100);
+    });
+    await eventually(() => (socket.connected ? true : undefined), 10_000, 'the dashboard connected');
+    await new Promise<void>((resolve) => socket.emit('subscribe', {}, () => resolve()));
+    return seen;
+  }
+
+  it('give a dashboard on each node every reading exactly once, and one lease holder for the jobs', async () => {
+    const [a, b] = nodes;
+    const apiA = await startApi(a!.broker.url);
+    const apiB = await startApi(b!.broker.url);
+    const [onA, onB] = await Promise.all([dashboard(apiA), dashboard(apiB)]);
+    const device = await client(a!.broker, 'cluster-dash-1');
+    for (let seq = 0; seq < 20; seq += 1) await device.publishAsync('lab/v1/air/cluster-dash-1', JSON.stringify({ seq, pm25: 5 }), { qos: 1 });
+    await eventually(() => (onA.readings.length >= 20 && onB.readings.length >= 20 ? true : undefined), 10_000, 'both dashboards');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const all = Array.from({ length: 20 }, (_, i) => i);
+    expect(onA.readings).toEqual(all);
+    expect(onB.readings).toEqual(all);
+    await eventually(() => (apiA.leader() !== apiB.leader() ? true : undefined), 5_000, 'exactly one lease holder');
+  });
+
+  it('send an alert raised on one API node to the dashboards of both', async () => {
+    const [apiA, apiB] = apis;
+    const [onA, onB] = await Promise.all([dashboard(apiA!), dashboard(apiB!)]);
+    const raising = apiA!.leader() ? apiA! : apiB!;
+    // As the alerting plugin emits a raised alert (io.to(rooms)): through the Redis adapter to every node.
+    const alert = { id: 'cluster-alert-1', ruleId: 'r1', ruleName: 'test', severity: 'warning', state: 'open', deviceId: 'cluster-dash-1', kind: 'air', message: 'a test alert', openedAt: new Date().toISOString(), at: new Date().toISOString() } as unknown as Alert;
+    raising.io.to('all').emit('alert', alert);
+    await eventually(() => (onA.alerts.length > 0 && onB.alerts.length > 0 ? true : undefined), 5_000, 'the alert on both nodes’ dashboards');
+  });
+
+  it('hand the lease over when its holder dies: only after the lease has run out', async () => {
+    const key = 'streetlab:test:lease-takeover';
+    const holder = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/scripts/hold-lease.ts', redis.url, key, '1500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(holder.stdout!, 'data');
+    const waiting = createLease({ redisUrl: redis.url, key, ttlMs: 1_500 });
+    cleanups.push(() => waiting.close());
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(waiting.held()).toBe(false);
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    const killedAt = Date.now();
+    await eventually(() => (waiting.held() ? true : undefined), 10_000, 'the takeover');
+    // Not before the dead holder's last extension ran out (it extended at most a third of a TTL ago).
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(1_500 * (2 / 3) - 100);
   });
 });
