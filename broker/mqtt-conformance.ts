@@ -31,6 +31,8 @@
  *   spec's SHOULD NOT, enforced here because these strings become log fields, InfluxDB tags
  *   and CSV cells — without control characters U+0001–U+001F, U+007F–U+009F or noncharacters
  *   (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF) [MQTT-1.5.3-3].
+ *
+ * Why ~480 lines in one module: each rule cites its clause and is read best beside the framing state machine it hangs on.
  */
 
 export interface PacketLimits {

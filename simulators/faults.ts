@@ -15,6 +15,8 @@
  * Rates are probabilities per message. For the episode faults (dropout, stuck, drift,
  * clockSkew) the rate is the chance that an episode starts with this message; its length
  * is drawn from the options below.
+ *
+ * Why ~450 lines: the catalogue of faults is a table, each entry a few lines next to the reason code it provokes.
  */
 import {
   METRICS_BY_KIND,

@@ -24,6 +24,8 @@
  *
  * Without a file (`file: undefined`) the same store keeps its state in memory only (tests,
  * the API without a data dir).
+ *
+ * Why ~400 lines in one module: the write path, the re-read and the lock hand-over are one protocol; split across files its invariant (publish only while holding the lock) would be harder to check.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';

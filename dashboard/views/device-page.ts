@@ -3,6 +3,8 @@
  * Last seen and age, readings per minute against its declared interval, gaps (from `seq`
  * and from time), battery and signal trends, the latest values with units, a chart, and
  * the latest rejections with their reasons and payload excerpts.
+ *
+ * Why one file of ~400 lines: the page's sections share one render cycle and one set of derived figures; the calculations themselves live in dashboard/model/.
  */
 import { METRICS_BY_KIND } from '../../contracts/readings.ts';
 import { createTimeChart, type TimeChart } from './chart.ts';
