@@ -35,13 +35,10 @@ import { AppError, isAppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { createSilentLogger } from '../logger.ts';
 import { withFileLock, type HeldLock } from './file-lock.ts';
+import { readWithIdentity, type FileIdentity } from './read-file.ts';
 
 /** A file's identity: a write by anyone changes at least one of these. */
-export interface FileIdentity {
-  ino: number;
-  mtimeMs: number;
-  size: number;
-}
+export type { FileIdentity } from './read-file.ts';
 /** @deprecated the name of FileIdentity before common/store existed. */
 export type WrittenFileIdentity = FileIdentity;
 
@@ -115,23 +112,6 @@ async function identityOf(file: string): Promise<FileIdentity | undefined> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
-  }
-}
-
-/** Text and identity from one open file, so they belong together. */
-async function readWithIdentity(file: string): Promise<{ text: string; identity: FileIdentity } | undefined> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    const s = await handle.stat();
-    return { text: await handle.readFile('utf8'), identity: { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size } };
-  } finally {
-    await handle.close();
   }
 }
 

@@ -51,6 +51,7 @@ import { mkdir, open, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { AppError } from '../errors.ts';
+import { readWithIdentity } from './read-file.ts';
 import type { Logger } from '../logger.ts';
 
 export const DEFAULT_LOCK_LEASE_MS = 5_000;
@@ -90,34 +91,23 @@ interface SeenLock {
 }
 
 async function inspect(file: string): Promise<SeenLock | undefined> {
-  let handle;
+  const read = await readWithIdentity(file);
+  if (!read) return undefined;
+  let content: Record<string, unknown> = {};
   try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    const parsed: unknown = JSON.parse(read.text);
+    if (parsed && typeof parsed === 'object') content = parsed as Record<string, unknown>;
+  } catch {
+    // Empty (its creator has not written yet, or died first) or foreign: no token, no lease.
   }
-  try {
-    const s = await handle.stat();
-    const text = await handle.readFile('utf8');
-    let content: Record<string, unknown> = {};
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (parsed && typeof parsed === 'object') content = parsed as Record<string, unknown>;
-    } catch {
-      // Empty (its creator has not written yet, or died first) or foreign: no token, no lease.
-    }
-    return {
-      ino: s.ino,
-      mtimeMs: s.mtimeMs,
-      token: typeof content.token === 'string' ? content.token : '',
-      leaseMs: typeof content.leaseMs === 'number' && content.leaseMs > 0 ? content.leaseMs : undefined,
-      host: typeof content.host === 'string' ? content.host : undefined,
-      pid: typeof content.pid === 'number' ? content.pid : undefined,
-    };
-  } finally {
-    await handle.close();
-  }
+  return {
+    ino: read.identity.ino,
+    mtimeMs: read.identity.mtimeMs,
+    token: typeof content.token === 'string' ? content.token : '',
+    leaseMs: typeof content.leaseMs === 'number' && content.leaseMs > 0 ? content.leaseMs : undefined,
+    host: typeof content.host === 'string' ? content.host : undefined,
+    pid: typeof content.pid === 'number' ? content.pid : undefined,
+  };
 }
 
 function expired(seen: SeenLock, fallbackLeaseMs: number, nowMs: number): boolean {

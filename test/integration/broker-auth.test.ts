@@ -20,6 +20,7 @@ import { createBroker, type Broker } from '../../broker/broker.ts';
 import { createBrokerPolicy, type BrokerAuth, type BrokerAuthStats } from '../../broker/auth.ts';
 import { createEdge, type Edge } from '../../broker/edge.ts';
 import { eventually } from '../helpers/stack.ts';
+import { mqttPacket as packetByHand, mqttString } from '../helpers/mqtt-bytes.ts';
 
 const SERVICE_TOKEN = 'test-service-token-0123456789abcdef0123456789';
 let dir: string;
@@ -133,27 +134,17 @@ async function rawConnect(fields: Partial<Parameters<typeof encodeConnect>[0]>, 
 
 /** A CONNECT encoded by hand: mqtt-packet refuses to build the invalid ones under test. */
 function encodeConnect(fields: { clientId: string; clean?: boolean | undefined; username?: string | undefined; password?: Buffer | string | undefined }): Buffer {
-  const string = (value: Buffer) => Buffer.concat([Buffer.from([value.length >> 8, value.length & 0xff]), value]);
   let flags = fields.clean === false ? 0 : 0x02;
-  const payload = [string(Buffer.from(fields.clientId))];
+  const payload = [mqttString(fields.clientId)];
   if (fields.username !== undefined) {
     flags |= 0x80;
-    payload.push(string(Buffer.from(fields.username)));
+    payload.push(mqttString(fields.username));
   }
   if (fields.password !== undefined) {
     flags |= 0x40;
-    payload.push(string(Buffer.from(fields.password)));
+    payload.push(mqttString(Buffer.from(fields.password)));
   }
-  const body = Buffer.concat([string(Buffer.from('MQTT')), Buffer.from([4, flags, 0, 30]), ...payload]);
-  const length: number[] = [];
-  let n = body.length;
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    length.push(byte);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
+  return packetByHand(0x10, Buffer.concat([mqttString('MQTT'), Buffer.from([4, flags, 0, 30]), ...payload]));
 }
 
 /** The granted QoS of each filter, subscribed one at a time (mqtt.js rejects a whole SUBACK with a 0x80 in it). */

@@ -13,6 +13,7 @@ import type { GuardViolationReason } from '../../broker/mqtt-conformance.ts';
 import { createMetricsRegistry } from '../../common/metrics.ts';
 import { registerBrokerMetrics } from '../../broker/metrics.ts';
 import { readMetricText, tempDir } from '../helpers/processes.ts';
+import { bytes, mqttPacket, mqttString } from '../helpers/mqtt-bytes.ts';
 import { eventually } from '../helpers/stack.ts';
 
 let broker: Broker;
@@ -39,22 +40,8 @@ afterAll(async () => {
 });
 
 // --- packets by hand (mqtt-packet refuses to build most of these)
-const bytes = (...parts: (number[] | Buffer)[]) => Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p))));
-const str = (value: string | Buffer) => {
-  const b = Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8');
-  return bytes([b.length >> 8, b.length & 0xff], b);
-};
-function packet(firstByte: number, body: Buffer): Buffer {
-  const length: number[] = [];
-  let n = body.length;
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    length.push(byte);
-  } while (n > 0);
-  return bytes([firstByte, ...length], body);
-}
+const str = mqttString;
+const packet = mqttPacket;
 interface ConnectFields {
   name?: string;
   level?: number;

@@ -13,6 +13,7 @@ import type { CreateDeviceRequest } from '../../../contracts/index.ts';
 import { isAppError } from '../../../common/errors.ts';
 import { openFileRegistry, type FileRegistry } from '../../../common/registry/index.ts';
 import { eventually } from '../../helpers/stack.ts';
+import { rejection } from '../../helpers/assertions.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const dirs: string[] = [];
@@ -39,14 +40,6 @@ function device(id: string, extra: Partial<CreateDeviceRequest> = {}): CreateDev
   return { id, kind: 'air', owner: 'acme', lat: 55.68, lon: 12.57, site: 'Nørrebrogade', intervalSeconds: 60, enabled: true, meta: {}, ...extra };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('registering a device', () => {
   it('issues a random secret of at least 128 bits and stores only its scrypt hash, in a 0600 file', async () => {

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AppError, isAppError } from '../../../common/errors.ts';
 import { openDocumentStore, type DocumentChangeCause, type DocumentStore, type DocumentStoreOptions } from '../../../common/store/document-store.ts';
+import { rejection } from '../../helpers/assertions.ts';
 
 const dirs: string[] = [];
 const stores: DocumentStore<unknown>[] = [];
@@ -46,14 +47,6 @@ async function openNotes(file: string | undefined, extra: Partial<DocumentStoreO
 const add = (store: DocumentStore<Notes>, id: string, text: string): Promise<void> =>
   store.update((notes) => ({ result: undefined, next: new Map(notes).set(id, text) }));
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('the document store', () => {
   it('writes the envelope with a revision, mode 0600, and leaves no temporary or lock file', async () => {

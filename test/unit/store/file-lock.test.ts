@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAppError } from '../../../common/errors.ts';
 import { acquireFileLock, withFileLock } from '../../../common/store/file-lock.ts';
+import { rejection } from '../../helpers/assertions.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const CHILD = join(import.meta.dirname, 'lock-child.ts');
@@ -76,14 +77,6 @@ function spawnChild(args: string[]): Child {
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const tokenOf = async (file: string): Promise<string> => (JSON.parse(await readFile(file, 'utf8')) as { token: string }).token;
 
