@@ -22,7 +22,7 @@ try {
     password: config.INFLUX_PASSWORD,
     org: config.INFLUX_ORG,
   });
-  const registry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), logger: log });
+  const registry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), redisUrl: config.REDIS_URL, logger: log });
   // Trials live next to the registry: DATA_DIR/trials.json.
   const trials = await openFileTrialStore({ dataDir: resolve(config.DATA_DIR), checkDevices: createRegistryDeviceCheck(registry) });
   if (!config.ADMIN_TOKEN) log.warn('ADMIN_TOKEN is not set: devices can be managed only with an admin API key');

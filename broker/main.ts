@@ -37,7 +37,7 @@ try {
   const log = createLogger({ level: config.LOG_LEVEL, name: 'broker' });
   // Security: the device registry (shared with the API and ingest through DATA_DIR) and the services' token.
   // The registry tags every reading (site, owner) and, secured, authenticates the devices.
-  const registry: FileRegistry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), logger: log });
+  const registry: FileRegistry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), redisUrl: config.REDIS_URL, logger: log });
   if (config.MQTT_ALLOW_ANONYMOUS) {
     log.warn('MQTT_ALLOW_ANONYMOUS=true: open broker, no authentication and no topic ACL');
   } else {

@@ -39,6 +39,7 @@ import type { Logger } from '../logger.ts';
 import { createSilentLogger } from '../logger.ts';
 import { createSecretVerifier, generateSecret, hashSecret, isSecretHash, sha256Hex, type SecretVerifierOptions } from './secrets.ts';
 import { openDocumentStore } from '../store/document-store.ts';
+import { openRedisDocumentStore } from '../store/redis-document-store.ts';
 import type { DeviceRegistry, RegistryChange, VerifyResult } from './types.ts';
 
 export const REGISTRY_FILE_NAME = 'registry.json';
@@ -88,7 +89,16 @@ export interface FileRegistryOptions {
   scrypt?: { N?: number; r?: number; p?: number };
   /** Fault injection for crash tests: runs after the temporary file is synced, before the rename. */
   beforeRename?: (temporaryFile: string) => void | Promise<void>;
+  /**
+   * Cluster mode: keep the registry in this Redis (key `streetlab:registry`) instead of the
+   * file, so broker and API nodes on different machines share it; a change made on any node
+   * is seen on every other at once (pub/sub). dataDir/file are then not used.
+   */
+  redisUrl?: string | undefined;
 }
+
+/** The Redis key of the registry in cluster mode. */
+export const REGISTRY_REDIS_KEY = 'streetlab:registry';
 
 export interface FileRegistry extends DeviceRegistry {
   readonly file: string;
@@ -116,7 +126,7 @@ function validationMessage(error: z.ZodError): string {
 }
 
 export async function openFileRegistry(options: FileRegistryOptions): Promise<FileRegistry> {
-  const configured = options.file ?? (options.dataDir !== undefined ? join(options.dataDir, REGISTRY_FILE_NAME) : undefined);
+  const configured = options.redisUrl ? `redis:${REGISTRY_REDIS_KEY}` : (options.file ?? (options.dataDir !== undefined ? join(options.dataDir, REGISTRY_FILE_NAME) : undefined));
   if (!configured) throw new AppError('CONFIG_INVALID', 'the file registry needs dataDir or file');
   const file: string = configured;
   const log = options.logger ?? createSilentLogger();
@@ -144,27 +154,32 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
   }
 
   // First load: a broken file stops the process (better than serving an empty registry).
-  const store = await openDocumentStore<State, RegistryContent>({
-    file,
+  const codec = {
     what: 'the device registry',
     format: 'streetlab-registry',
     content: RegistryContentSchema,
-    decode: (content) => ({
+    decode: (content: RegistryContent): State => ({
       devices: new Map(content.devices.map((d) => [d.id, d])),
       apiKeys: new Map(content.apiKeys.map((k) => [k.id, k])),
     }),
-    encode: (state) => ({
+    encode: (state: State): RegistryContent => ({
       devices: [...state.devices.values()].sort((a, b) => a.id.localeCompare(b.id)),
       apiKeys: [...state.apiKeys.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
     }),
     empty: emptyState,
-    pollIntervalMs: options.pollIntervalMs ?? 250,
-    lockTimeoutMs: options.lockTimeoutMs,
-    lockLeaseMs: options.lockLeaseMs,
     now,
     logger: log,
-    beforeRename: options.beforeRename,
-  });
+  };
+  const store = options.redisUrl
+    ? await openRedisDocumentStore<State, RegistryContent>({ ...codec, redisUrl: options.redisUrl, key: REGISTRY_REDIS_KEY })
+    : await openDocumentStore<State, RegistryContent>({
+        ...codec,
+        file,
+        pollIntervalMs: options.pollIntervalMs ?? 250,
+        lockTimeoutMs: options.lockTimeoutMs,
+        lockLeaseMs: options.lockLeaseMs,
+        beforeRename: options.beforeRename,
+      });
   deriveTags(store.state);
   store.onChange((state, cause) => {
     deriveTags(state);

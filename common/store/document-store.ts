@@ -181,20 +181,44 @@ export interface DocumentStore<S> {
   close(): Promise<void>;
 }
 
+/** What a document's envelope and content are, for any backend (the file here, Redis in redis-document-store.ts). */
+export type DocumentCodec<S, C> = Pick<DocumentStoreOptions<S, C>, 'what' | 'format' | 'version' | 'content' | 'decode' | 'encode' | 'pretty'>;
+
+/** The document as text: `{ format, version, revision, updatedAt, ...content }`. */
+export function encodeDocument<S, C>(codec: DocumentCodec<S, C>, state: S, revision: number, atMs: number): string {
+  const document = { format: codec.format, version: codec.version ?? 1, revision, updatedAt: new Date(atMs).toISOString(), ...codec.encode(state) };
+  return `${codec.pretty === false ? JSON.stringify(document) : JSON.stringify(document, null, 2)}\n`;
+}
+
+/** The state and revision in a document's text; AppError INTERNAL, naming `where`, when it is not valid. */
+export function decodeDocument<S, C>(codec: DocumentCodec<S, C>, where: string, text: string): { state: S; revision: number } {
+  const Envelope = z.object({
+    format: z.literal(codec.format),
+    version: z.literal(codec.version ?? 1),
+    revision: z.number().int().min(0).optional(),
+    updatedAt: z.iso.datetime(),
+  });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new AppError('INTERNAL', `${codec.what} ${where} is not valid: ${String(error)}`, { cause: error });
+  }
+  const envelope = Envelope.safeParse(json);
+  const content = codec.content.safeParse(json);
+  if (!envelope.success || !content.success) {
+    const issues = [...(envelope.error?.issues ?? []), ...(content.error?.issues ?? [])];
+    throw new AppError('INTERNAL', `${codec.what} ${where} is not valid: ${describeZodIssues(issues)}`, { cause: envelope.error ?? content.error });
+  }
+  return { state: codec.decode(content.data), revision: envelope.data.revision ?? 0 };
+}
+
 export async function openDocumentStore<S, C>(options: DocumentStoreOptions<S, C>): Promise<DocumentStore<S>> {
   const { file, what } = options;
-  const version = options.version ?? 1;
   const now = options.now ?? Date.now;
   const log = options.logger ?? createSilentLogger();
   const lockFile = file === undefined ? undefined : `${file}.lock`;
   const listeners = new Set<(state: S, cause: DocumentChangeCause) => void>();
-  const Envelope = z.object({
-    format: z.literal(options.format),
-    version: z.literal(version),
-    revision: z.number().int().min(0).optional(),
-    updatedAt: z.iso.datetime(),
-  });
-
   let state = options.empty();
   let revision = 0;
   let known: FileIdentity | undefined;
@@ -215,19 +239,7 @@ export async function openDocumentStore<S, C>(options: DocumentStoreOptions<S, C
   }
 
   function parse(text: string): { state: S; revision: number } {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      throw new AppError('INTERNAL', `${what} ${file} is not valid: ${String(error)}`, { cause: error });
-    }
-    const envelope = Envelope.safeParse(json);
-    const content = options.content.safeParse(json);
-    if (!envelope.success || !content.success) {
-      const issues = [...(envelope.error?.issues ?? []), ...(content.error?.issues ?? [])];
-      throw new AppError('INTERNAL', `${what} ${file} is not valid: ${describeZodIssues(issues)}`, { cause: envelope.error ?? content.error });
-    }
-    return { state: options.decode(content.data), revision: envelope.data.revision ?? 0 };
+    return decodeDocument(options, String(file), text);
   }
 
   /** Adopts the file if its identity differs from the last one seen; true when the content changed. */
@@ -277,8 +289,7 @@ export async function openDocumentStore<S, C>(options: DocumentStoreOptions<S, C
       await removeTemporaries();
       cleaned = true;
     }
-    const document = { format: options.format, version, revision: revision + 1, updatedAt: new Date(now()).toISOString(), ...options.encode(next) };
-    const text = `${options.pretty === false ? JSON.stringify(document) : JSON.stringify(document, null, 2)}\n`;
+    const text = encodeDocument(options, next, revision + 1, now());
     known = await writeFileAtomic(file!, text, {
       mode: options.mode ?? 0o600,
       beforeRename: async (temporary) => {

@@ -7,7 +7,9 @@
  * - a dashboard on each API node gets every reading exactly once (no echo through Redis), and
  *   an alert raised on one API node reaches the dashboards of both;
  * - exactly one API node holds the jobs' lease; when its holder dies another takes it over
- *   after the lease runs out, not before.
+ *   after the lease runs out, not before;
+ * - the device registry in Redis: a device registered through one node connects to another at
+ *   once, a disabled one is closed on every node, concurrent changes from nodes are all kept.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -20,6 +22,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIVE_BATCH_TOPIC, LiveFeedBatchSchema } from '../../contracts/index.ts';
 import { createBroker, type Broker } from '../../broker/broker.ts';
 import { createClusterEngines } from '../../broker/cluster.ts';
+import { createBrokerPolicy } from '../../broker/auth.ts';
+import { createEdge } from '../../broker/edge.ts';
+import { openFileRegistry, type FileRegistry } from '../../common/registry/index.ts';
 import { createInfluxClient, type InfluxClient } from '../../common/influx.ts';
 import { startInfluxServer, type InfluxServer } from '../../common/influx-server.ts';
 import { startRedisServer, type RedisServer } from '../../common/redis-server.ts';
@@ -197,5 +202,52 @@ describe('API nodes sharing Redis', () => {
     await eventually(() => (waiting.held() ? true : undefined), 10_000, 'the takeover');
     // Not before the dead holder's last extension ran out (it extended at most a third of a TTL ago).
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(1_500 * (2 / 3) - 100);
+  });
+});
+
+describe('the device registry in Redis', () => {
+  it('lets a device registered through one node connect to another at once, and closes it on every node when disabled', async () => {
+    const api = await openFileRegistry({ redisUrl: redis.url, scrypt: { N: 1024 } });
+    const regA = await openFileRegistry({ redisUrl: redis.url });
+    const regB = await openFileRegistry({ redisUrl: redis.url });
+    cleanups.push(() => api.close(), () => regA.close(), () => regB.close());
+    const secured = async (registry: FileRegistry) => {
+      const dir = await tempDir('cluster-secured');
+      cleanups.push(dir.remove);
+      const { mq, persistence } = createClusterEngines(redis.url);
+      const edge = await createEdge({ logDir: dir.path });
+      const policy = createBrokerPolicy({ registry, edge, rateLimit: false });
+      const broker = await createBroker({ port: 0, mq, persistence, edge, policy });
+      nodes.push({ broker, ingest: createIngest({ logDir: dir.path, influx }) });
+      return broker;
+    };
+    const [nodeA, nodeB] = [await secured(regA), await secured(regB)];
+    // Registered on "the API node", used on broker node B the same moment.
+    const { secret } = await api.create({ id: 'cluster-reg-1', kind: 'air', owner: 'acme', lat: 55.68, lon: 12.57, intervalSeconds: 60, enabled: true, meta: {} });
+    const device = await mqtt.connectAsync(nodeB.url, { clientId: 'cluster-reg-1', username: 'cluster-reg-1', password: secret, reconnectPeriod: 0 });
+    clients.push(device);
+    await device.publishAsync('lab/v1/air/cluster-reg-1', '{"pm25":4}', { qos: 1 });
+    // Connected on node A, disabled through the API node: A closes it.
+    const onA = await mqtt.connectAsync(nodeA.url, { clientId: 'cluster-reg-1', username: 'cluster-reg-1', password: secret, reconnectPeriod: 0 });
+    clients.push(onA);
+    const closed = new Promise<void>((resolve) => onA.once('close', () => resolve()));
+    await api.update('cluster-reg-1', { enabled: false });
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('node A kept the disabled device connected')), 3_000))]);
+    expect(regA.peek('cluster-reg-1')?.enabled).toBe(false);
+    expect(regB.peek('cluster-reg-1')?.enabled).toBe(false);
+    await expect(mqtt.connectAsync(nodeB.url, { clientId: 'cluster-reg-1', username: 'cluster-reg-1', password: secret, reconnectPeriod: 0 })).rejects.toThrow(/not authori[sz]ed/i);
+  });
+
+  it('keeps concurrent changes from several nodes: none is lost', async () => {
+    const nodesRegs = await Promise.all([0, 1, 2].map(() => openFileRegistry({ redisUrl: redis.url, scrypt: { N: 1024 } })));
+    cleanups.push(...nodesRegs.map((r) => () => r.close()));
+    await Promise.all(
+      nodesRegs.flatMap((r, n) =>
+        Array.from({ length: 10 }, (_, i) => r.create({ id: `cluster-many-${n}-${i}`, kind: 'waste', owner: 'bins', lat: 55.6, lon: 12.5, intervalSeconds: 600, enabled: true, meta: {} })),
+      ),
+    );
+    for (const r of nodesRegs) await r.refresh();
+    const ids = (await nodesRegs[0]!.list()).map((d) => d.id).filter((id) => id.startsWith('cluster-many-'));
+    expect(ids).toHaveLength(30);
   });
 });
