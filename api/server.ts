@@ -98,6 +98,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     metrics.gauge({ name: 'streetlab_api_alerts_active', help: 'Alerts open right now.', collect: () => alerting?.engine.stats().active ?? 0 });
     metrics.gauge({ name: 'streetlab_api_alert_webhook_failed', help: 'Alert events the webhook never accepted (attempts exhausted) since start.', collect: () => alerting?.webhook?.stats().failed ?? 0 });
   }
+  metrics.gauge({ name: 'streetlab_api_jobs_lease_held', help: '1 while this API node runs the scheduled jobs and evaluates alerts (always 1 without cluster mode).', collect: () => (leader() ? 1 : 0) });
   metrics.gauge({ name: 'streetlab_api_broker_connected', help: '1 while the live feed is connected to the broker.', collect: () => (live?.hub.connected() ? 1 : 0) });
   const app = await buildApp({
     metrics,

@@ -70,7 +70,7 @@ try {
   });
   // `file`: queued QoS 1 messages and persistent sessions survive a restart (docs/durability.md).
   let persistence: FilePersistence | undefined;
-  const cluster = config.REDIS_URL ? createClusterEngines(config.REDIS_URL) : undefined;
+  const cluster = config.REDIS_URL ? createClusterEngines(config.REDIS_URL, { logger: log }) : undefined;
   if (cluster) {
     log.info({ redis: redactUrl(config.REDIS_URL!) }, 'cluster mode: sessions, subscriptions and queued messages shared through Redis');
   } else if (config.BROKER_PERSISTENCE === 'file') {

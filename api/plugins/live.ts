@@ -56,7 +56,8 @@ export const livePlugin = fp<LivePluginOptions>(
     }) as LiveServer;
     let adapterClients: Redis[] = [];
     if (options.redisUrl) {
-      const pub = new Redis(options.redisUrl);
+      // Commands wait for Redis (no retry limit whose rejection nobody would catch).
+      const pub = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
       const sub = pub.duplicate();
       for (const c of [pub, sub]) c.on('error', (error) => log.warn({ err: error.message }, 'live feed: Redis error'));
       adapterClients = [pub, sub];

@@ -267,6 +267,8 @@ export interface LoadOptions {
   ratePerS: number;
   /** Device secrets (secured broker): username = device id. */
   secrets?: Map<string, string>;
+  /** Other brokers a device fails over to when its connection drops (cluster mode), tried in turn. */
+  failoverUrls?: string[];
   /** Wait until every device is connected before publishing (default true). false: publish from the start; mqtt.js holds QoS 1 messages until its connection is up. */
   waitForConnect?: boolean;
 }
@@ -311,6 +313,9 @@ export async function startLoad(options: LoadOptions): Promise<Load> {
       connectTimeout: 5_000,
       queueQoSZero: false,
       ...(password === undefined ? {} : { username: id, password }),
+      ...(options.failoverUrls
+        ? { servers: [options.mqttUrl, ...options.failoverUrls].map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port) })) }
+        : {}),
     });
     client.on('error', () => {});
     clients.push({ id, client, seq: 0, lastTs: 0 });
