@@ -3,7 +3,7 @@
  * as separate processes, sharing a real Redis; one real InfluxDB — under a steady QoS 1 load
  * from devices that fail over to the other broker when theirs goes away. One after the
  * other: SIGKILL of a broker node, of an ingest worker, of the API node holding the jobs'
- * lease (the other takes it over), and of Redis itself (restarted on its data: the nodes ride
+ * lease (the other takes it over and evaluates the alert rules), and of Redis itself (restarted on its data: the nodes ride
  * it out). Afterwards every acknowledged reading is stored, none twice.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ let influxServer: InfluxServer;
 let influx: InfluxClient;
 let nodes: Pipeline[] = [];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ADMIN_TOKEN = 'cluster-faults-admin-token-0123456789abcdef0123';
+const API_ENV = { PUBLIC_READ: 'true', ADMIN_TOKEN };
 
 beforeAll(async () => {
   redisDir = await tempDir('redis');
@@ -27,7 +29,16 @@ beforeAll(async () => {
   for (const node of nodes) {
     await node.startBroker();
     await node.startIngest();
-    await node.startApi({ PUBLIC_READ: 'true' });
+    await node.startApi(API_ENV);
+  }
+  // The same alert rule on both API nodes (rules are per node; evaluation follows the lease).
+  for (const node of nodes) {
+    const response = await fetch(`http://127.0.0.1:${node.apiPort}/api/v1/alert-rules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'pm25-extreme', type: 'threshold', name: 'Extreme PM2.5', kind: 'air', metric: 'pm25', op: '>=', value: 400, deviceId: 'cf-alert-1' }),
+    });
+    expect(response.status).toBe(201);
   }
 });
 
@@ -73,7 +84,17 @@ describe('two nodes sharing Redis, under load', () => {
     const survivor = holder === 0 ? 1 : 0;
     await nodes[holder!]!.api!.kill();
     const takeover = await waitUntil(async () => (await leaseHolders()).includes(survivor), 40_000, 'the lease taken over by the other API node');
-    await nodes[holder!]!.startApi({ PUBLIC_READ: 'true' });
+    await nodes[holder!]!.startApi(API_ENV);
+    // Alerts are still evaluated, now by the survivor.
+    const { default: mqtt } = await import('mqtt');
+    const alarming = await mqtt.connectAsync(nodes[survivor]!.mqttUrl, { clientId: 'cf-alert-1', reconnectPeriod: 0 });
+    await alarming.publishAsync('lab/v1/air/cf-alert-1', JSON.stringify({ pm25: 450 }), { qos: 1 });
+    await alarming.endAsync();
+    await waitUntil(async () => {
+      const response = await fetch(`http://127.0.0.1:${nodes[survivor]!.apiPort}/api/v1/alerts?device=cf-alert-1`);
+      const body = (await response.json()) as { alerts: { rule: string }[] };
+      return body.alerts.some((alert) => alert.rule === 'pm25-extreme');
+    }, 20_000, 'the alert raised by the new lease holder');
 
     // 4. Redis dies and comes back on its data. Meanwhile the brokers cannot hand messages to
     // the other node (Aedes waits for its Redis emitter before it reads a device's next
