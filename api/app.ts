@@ -21,6 +21,7 @@ import { registerOpenApi } from './plugins/openapi.ts';
 import type { QueryLimits } from './query/limits.ts';
 import type { LookupInterval } from './query/readings.ts';
 import { aqiRoutes } from './routes/aqi.ts';
+import { wasteRoutes } from './routes/waste.ts';
 import { registerSecurity, type SecurityOptions } from './plugins/security.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -113,6 +114,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     lookupInterval: research?.lookupInterval,
   });
   await app.register(aqiRoutes, { prefix: '/api/v1', store: options.store, now, limits: research?.limits });
+  await app.register(wasteRoutes, { prefix: '/api/v1', store: options.store, now });
   if (options.alerts) {
     if (!options.jobs) throw new Error('buildApp: alerts need jobs (a scheduler for their offline and repeat jobs)');
     await app.register(alertingPlugin, { alerting: options.alerts, scheduler: options.jobs, live: liveOf(app), registry: options.registry, logger: log, now, leader: options.leader });

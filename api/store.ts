@@ -11,7 +11,9 @@ import type { InfluxClient, QueryParams } from '../common/influx.ts';
 import { createInfluxClient, seriesToRows } from '../common/influx.ts';
 import { TAG_DEVICE, rowToReading, rowToRejection } from '../common/influx-schema.ts';
 import { answerAqi, answerWho } from './query/aqi.ts';
-import { lastValueStatement, latestStatement, rejectionsStatement } from './query/influxql.ts';
+import { lastValueStatement, latestStatement, rejectionsStatement, wasteFillStatement } from './query/influxql.ts';
+import type { FillReading } from './waste/collections.ts';
+import { AppError } from '../common/errors.ts';
 import type { QueryLimits } from './query/limits.ts';
 import type { ReadingsPlan, TagFilter } from './query/params.ts';
 import { answerReadings, type LookupInterval, type ReadingsAnswer } from './query/readings.ts';
@@ -56,7 +58,21 @@ export interface TrialQueries {
   hourlyMeans(devices: readonly string[], range: MsRange): Promise<HourlyMeans>;
 }
 
-export type ReadingStore = ReadingQueries & TrialQueries;
+/** One waste bin's fill series (time order), with its registry tags as stored. */
+export interface BinSeries {
+  deviceId: string;
+  site: string | undefined;
+  owner: string | undefined;
+  readings: FillReading[];
+}
+
+/** What the waste collection routes (api/routes/waste.ts) ask. */
+export interface WasteQueries {
+  /** Every bin's fill series in the range; more than `maxRows` readings in all → 400 asking for a shorter range. */
+  binSeries(filter: TagFilter, range: MsRange, maxRows: number): Promise<BinSeries[]>;
+}
+
+export type ReadingStore = ReadingQueries & TrialQueries & WasteQueries;
 
 /**
  * The store over an InfluxDB client. Streamed exports use their own client with a long idle
@@ -113,5 +129,29 @@ export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryCh
     deviceKind: (deviceId, range) => findDeviceKind(influx, deviceId, range),
     rejectionFigures: (deviceId, range, examples) => readRejectionFigures(influx, deviceId, range, examples),
     hourlyMeans: (devices, range) => readHourlyMeans(influx, devices, range),
+
+    async binSeries(filter, range, maxRows) {
+      const params: QueryParams = {};
+      const bins = new Map<string, BinSeries>();
+      let rows = 0;
+      for await (const results of influx.queryChunks(wasteFillStatement(filter, range, params), params, 10_000)) {
+        for (const series of results[0]?.series ?? []) {
+          const deviceId = series.tags?.[TAG_DEVICE];
+          if (!deviceId) continue;
+          let bin = bins.get(deviceId);
+          if (!bin) bins.set(deviceId, (bin = { deviceId, site: series.tags?.site || undefined, owner: series.tags?.owner || undefined, readings: [] }));
+          const [iTime, iFill, iLid] = ['time', 'fill', 'lidOpen'].map((c) => series.columns.indexOf(c)) as [number, number, number];
+          for (const values of series.values) {
+            const fill = values[iFill];
+            if (typeof fill !== 'number') continue;
+            bin.readings.push({ atMs: Number(values[iTime]), fill, ...(values[iLid] === true ? { lidOpen: true } : {}) });
+          }
+          rows += series.values.length;
+          if (rows > maxRows) throw new AppError('BAD_REQUEST', `from/to: more than ${maxRows} bin readings in this range; ask for a shorter range or fewer bins`);
+        }
+      }
+      for (const bin of bins.values()) bin.readings.sort((a, b) => a.atMs - b.atMs);
+      return [...bins.values()].sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+    },
   };
 }

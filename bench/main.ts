@@ -8,7 +8,8 @@
  *   npm run bench -- --profile smoke   seconds per stage (the harness test)
  *   options: --out <path> (default bench-results/latest.json), --stages e2e,brokers,…,
  *            --security auth|open, --e2e-rate <readings/s> (QoS 1; default: search for the sustainable rate),
- *            --e2e-qos0-rate <readings/s> (default: what QoS 1 sustained), --latency-client wire|socket.io-client
+ *            --e2e-qos0-rate <readings/s> (default: what QoS 1 sustained), --latency-client wire|socket.io-client,
+ *            --cluster (adds the `cluster` stage: QoS 1 end to end with Redis, 1 and 2 nodes of each service)
  *
  * The only file of the bench with side effects: it reads argv, starts the shared InfluxDB
  * and the reaper, runs the stages, and cleans up on the way out — also on Ctrl-C.
@@ -25,6 +26,7 @@ import type { BenchContext } from './context.ts';
 import { mosquittoVersion } from './mosquitto.ts';
 import { PROFILES, type Profile } from './profiles.ts';
 import {
+  DEFAULT_STAGES,
   STAGE_NAMES,
   buildFigures,
   deriveNotes,
@@ -43,6 +45,7 @@ import { runMemory } from './stages/memory.ts';
 import { runPubSub, type BrokerVariant, type PubSubResult } from './stages/pubsub.ts';
 import { runQueries } from './stages/queries.ts';
 import { runConformance } from './stages/conformance.ts';
+import { runCluster } from './stages/cluster.ts';
 import { deviceId, deviceSpecs } from './stages/shared.ts';
 import { prepareSecurity, type SecuritySetup } from './sut/security.ts';
 import { machineInfo } from './system.ts';
@@ -56,16 +59,21 @@ const OptionsSchema = z
     out: z.string().min(1).default('bench-results/latest.json'),
     stages: z
       .string()
-      .default(STAGE_NAMES.join(','))
+      .default(DEFAULT_STAGES.join(','))
       .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
       .pipe(z.array(z.enum(STAGE_NAMES)).min(1, 'name at least one stage')),
     security: z.enum(['auth', 'open']).default('auth').describe('auth = measure with authentication when the project has it'),
     e2eRate: z.coerce.number().int().min(0).default(0).describe('QoS 1 offered rate; 0 = search for the sustainable one'),
     e2eQos0Rate: z.coerce.number().int().min(0).default(0).describe('QoS 0 offered rate; 0 = what QoS 1 sustained'),
     latencyClient: z.enum(['wire', 'socket.io-client']).default('wire'),
+    cluster: z.boolean().default(false).describe('add the cluster stage (Redis; 1 and 2 nodes of each service)'),
     help: z.boolean().default(false),
   })
-  .transform((o) => ({ ...o, profile: o.quick ? ('quick' as const) : o.profile }));
+  .transform((o) => ({
+    ...o,
+    profile: o.quick ? ('quick' as const) : o.profile,
+    stages: o.cluster && !o.stages.includes('cluster') ? [...o.stages, 'cluster' as const] : o.stages,
+  }));
 type Options = z.infer<typeof OptionsSchema>;
 
 function parseOptions(argv: string[]): Options {
@@ -80,6 +88,7 @@ function parseOptions(argv: string[]): Options {
       'e2e-rate': { type: 'string' },
       'e2e-qos0-rate': { type: 'string' },
       'latency-client': { type: 'string' },
+      cluster: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -93,6 +102,7 @@ function parseOptions(argv: string[]): Options {
     e2eRate: values['e2e-rate'],
     e2eQos0Rate: values['e2e-qos0-rate'],
     latencyClient: values['latency-client'],
+    cluster: values.cluster,
     help: values.help,
   });
   if (!result.success) {
@@ -106,7 +116,8 @@ class UsageError extends Error {}
 
 const USAGE = `usage: npm run bench -- [--quick | --profile smoke|quick|full] [--out path] [--stages ${STAGE_NAMES.join(',')}]
                         [--security auth|open] [--e2e-rate readings/s] [--e2e-qos0-rate readings/s]
-                        [--latency-client wire|socket.io-client]`;
+                        [--latency-client wire|socket.io-client] [--cluster]
+  --cluster adds the cluster stage (not run by default): QoS 1 end to end with Redis, 1 and 2 nodes of each service`;
 
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -214,7 +225,7 @@ async function main(): Promise<number> {
       r.trackDir(securityDir, false);
     });
     // Every device id a stage publishes as (all kinds, and the all-air pub/sub fleet).
-    const deviceCount = Math.max(profile.e2e.devices, profile.latency.devices);
+    const deviceCount = Math.max(profile.e2e.devices, profile.latency.devices, profile.cluster.devices);
     const devices = [...deviceSpecs(deviceCount), ...Array.from({ length: profile.ceilings.publishers }, (_, i) => ({ id: deviceId(i, 'air'), kind: 'air' as const }))];
     const unique = [...new Map(devices.map((d) => [d.id, d])).values()];
     const sec = await prepareSecurity(options.security, securityDir, unique);
@@ -315,6 +326,11 @@ async function main(): Promise<number> {
         log(`  front door: ${result.nsPerPublish} ns of CPU per PUBLISH (${result.publishes.toLocaleString('en')} publishes, median of ${result.rounds})`);
         results.conformance = result;
       },
+      async cluster() {
+        const result = await scoped((ctx) => runCluster(ctx, { ratePerS: options.e2eRate > 0 ? options.e2eRate : undefined }));
+        log(`  cluster: 1 node ${result.one.readingsPerS.toLocaleString('en')}/s, 2 nodes ${result.two.readingsPerS.toLocaleString('en')}/s (×${result.scaling}); lost ${result.one.lost} and ${result.two.lost}`);
+        results.cluster = result;
+      },
       async queries() {
         const result = await scoped((ctx) => runQueries(ctx));
         log(`  aggregate p95 ${result.aggregate.p95Ms} ms, export ${result.export.rowsPerS.toLocaleString('en')} rows/s`);
@@ -323,7 +339,8 @@ async function main(): Promise<number> {
     };
 
     // Order: the pipeline first, on a fresh InfluxDB; the write ceiling (which fills and
-    // drops a database) after it; the query store last, in its own InfluxDB.
+    // drops a database) after it; the query store in its own InfluxDB; the cluster (only with
+    // --cluster or --stages cluster) last, each of its configurations with its own Redis.
     for (const name of STAGE_NAMES) {
       if (!options.stages.includes(name) || aborted) continue;
       const t0 = performance.now();
@@ -367,6 +384,7 @@ async function main(): Promise<number> {
       '@influxdata/influxdb-client': packageVersion('@influxdata/influxdb-client'),
       influxdb: influxdVersion(),
       mosquitto: mosquittoVersion(),
+      ...(results.cluster ? { redis: results.cluster.redisVersion } : {}),
     },
     security: { mode: security.mode, detail: security.detail },
     notes: [...(aborted ? [`Aborted by ${aborted}: stages after the interrupted one did not run.`] : []), ...deriveNotes(results, security, machine.loadAverage1m, machine.cores)],

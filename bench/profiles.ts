@@ -25,6 +25,19 @@ export interface Profile {
     /** Search the one-process topology's own rate (else: offer it what the split one sustained). */
     labSearch: boolean;
   };
+  /**
+   * `--cluster`: the QoS 1 end-to-end measurement in cluster mode (Redis), 1 and 2 nodes of
+   * each service. `ratePerS` pins the offered rate (no search).
+   */
+  cluster: {
+    seconds: number;
+    devices: number;
+    window: number;
+    searchStartPerS: number;
+    searchStepSeconds: number;
+    searchMaxSteps: number;
+    ratePerS?: number;
+  };
   ceilings: {
     influxSeconds: number;
     influxWarmupSeconds: number;
@@ -64,6 +77,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
   full: {
     name: 'full',
     e2e: { qos1Seconds: 60, qos0Seconds: 30, labSeconds: 30, devices: 120, window: 10, searchStartPerS: 8_000, searchStepSeconds: 3, searchMaxSteps: 12, labSearch: true },
+    cluster: { seconds: 30, devices: 120, window: 10, searchStartPerS: 4_000, searchStepSeconds: 3, searchMaxSteps: 10 },
     ceilings: { influxSeconds: 20, influxWarmupSeconds: 3, batchLines: 5_000, writers: 2, pubsubSeconds: 15, pubsubWarmupSeconds: 3, publishers: 50, window: 10, rounds: 2 },
     latency: { ratePerS: 1_000, clients: 100, devices: 100, seconds: 30, warmupSeconds: 3 },
     memory: { devices: 10_000, settleSeconds: 3 },
@@ -73,6 +87,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
   quick: {
     name: 'quick',
     e2e: { qos1Seconds: 10, qos0Seconds: 5, labSeconds: 5, devices: 120, window: 10, searchStartPerS: 10_000, searchStepSeconds: 1.5, searchMaxSteps: 10, labSearch: false },
+    cluster: { seconds: 10, devices: 120, window: 10, searchStartPerS: 4_000, searchStepSeconds: 1.5, searchMaxSteps: 7 },
     ceilings: { influxSeconds: 6, influxWarmupSeconds: 1.5, batchLines: 5_000, writers: 2, pubsubSeconds: 6, pubsubWarmupSeconds: 1.5, publishers: 50, window: 10, rounds: 1 },
     latency: { ratePerS: 1_000, clients: 100, devices: 100, seconds: 8, warmupSeconds: 2 },
     memory: { devices: 10_000, settleSeconds: 2 },
@@ -82,6 +97,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
   smoke: {
     name: 'smoke',
     e2e: { qos1Seconds: 2, qos0Seconds: 1, labSeconds: 1, devices: 6, window: 4, searchStartPerS: 1_000, searchStepSeconds: 0.5, searchMaxSteps: 2, labSearch: true },
+    cluster: { seconds: 2, devices: 6, window: 4, searchStartPerS: 1_000, searchStepSeconds: 0.5, searchMaxSteps: 2, ratePerS: 500 },
     ceilings: { influxSeconds: 1, influxWarmupSeconds: 0, batchLines: 1_000, writers: 2, pubsubSeconds: 1, pubsubWarmupSeconds: 0, publishers: 4, window: 4, rounds: 1 },
     latency: { ratePerS: 100, clients: 3, devices: 3, seconds: 2, warmupSeconds: 0.5 },
     memory: { devices: 100, settleSeconds: 0.5 },

@@ -12,10 +12,15 @@ import type { MemoryResult } from './stages/memory.ts';
 import type { PubSubResult } from './stages/pubsub.ts';
 import type { QueriesResult } from './stages/queries.ts';
 import type { ConformanceResult } from './stages/conformance.ts';
+import type { ClusterResult } from './stages/cluster.ts';
 import type { MachineInfo } from './system.ts';
 
-export const STAGE_NAMES = ['e2e', 'brokers', 'influx-ceiling', 'latency', 'memory', 'queries', 'conformance'] as const;
+export const STAGE_NAMES = ['e2e', 'brokers', 'influx-ceiling', 'latency', 'memory', 'queries', 'conformance', 'cluster'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
+/** What `npm run bench` runs without `--stages`: all but `cluster`, which `--cluster` adds. */
+export const DEFAULT_STAGES: readonly StageName[] = STAGE_NAMES.filter((s) => s !== 'cluster');
+/** Stages whose rows the table shows only when they ran (their figures are still in the JSON, as null). */
+const OPTIONAL_STAGES: ReadonlySet<StageName> = new Set<StageName>(['cluster']);
 
 export interface Target {
   op: '>=' | '<=' | '=';
@@ -63,6 +68,28 @@ const FIGURE_SPECS = [
   { key: 'query.export.rowsPerS', label: 'CSV export rate', unit: 'rows/s', stage: 'queries', target: { op: '>=', value: 200_000 } },
   { key: 'query.seededPoints', label: '  store size under the queries', unit: 'points', stage: 'queries' },
   { key: 'frontdoor.nsPerPublish', label: 'Strict MQTT front door, CPU per PUBLISH', unit: 'ns', stage: 'conformance', target: { op: '<=', value: 1_000 } },
+  { key: 'cluster.n1.readingsPerS', label: 'Cluster (Redis), 1 node of each service, QoS 1 end to end', unit: 'readings/s', stage: 'cluster' },
+  { key: 'cluster.n1.lost', label: '  lost, 1 node (acknowledged − stored)', unit: 'readings', stage: 'cluster', target: { op: '=', value: 0 } },
+  { key: 'cluster.n1.cpuUs.streetlab', label: '  CPU per stored reading, 1 node: StreetLab (broker + ingest + API)', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n1.cpuUs.broker', label: '    broker (with its edge, on Redis)', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n1.cpuUs.ingest', label: '    ingest', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n1.cpuUs.api', label: '    API (on Redis)', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n1.cpuUs.redis', label: '    apart: Redis', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n1.cpuUs.influxd', label: '    apart: InfluxDB', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n1.cpuUs.loadGenerator', label: '    apart: load generator (devices)', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.readingsPerS', label: 'Cluster (Redis), 2 nodes of each service, QoS 1 end to end', unit: 'readings/s', stage: 'cluster' },
+  { key: 'cluster.n2.lost', label: '  lost, 2 nodes (acknowledged − stored)', unit: 'readings', stage: 'cluster', target: { op: '=', value: 0 } },
+  { key: 'cluster.n2.cpuUs.streetlab', label: '  CPU per stored reading, 2 nodes: StreetLab (all six processes)', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.broker', label: '    broker, node 1', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.broker2', label: '    broker, node 2', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.ingest', label: '    ingest, node 1', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.ingest2', label: '    ingest, node 2', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.api', label: '    API, node 1', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.api2', label: '    API, node 2', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.redis', label: '    apart: Redis', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.influxd', label: '    apart: InfluxDB', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.n2.cpuUs.loadGenerator', label: '    apart: load generator (devices)', unit: 'µs', stage: 'cluster' },
+  { key: 'cluster.scaling', label: 'Cluster: 2 nodes ÷ 1 node (same 2-core machine)', unit: '×', stage: 'cluster' },
 ] as const satisfies readonly FigureSpec[];
 
 export type FigureKey = (typeof FIGURE_SPECS)[number]['key'];
@@ -95,6 +122,7 @@ export interface StageResults {
   memory?: MemoryResult;
   queries?: QueriesResult;
   conformance?: ConformanceResult;
+  cluster?: ClusterResult;
 }
 
 export interface BenchReport {
@@ -154,6 +182,22 @@ function values(results: StageResults): Partial<Record<FigureKey, number>> {
     out['memory.devices'] = memory.devices;
   }
   if (results.conformance) out['frontdoor.nsPerPublish'] = results.conformance.nsPerPublish;
+  if (results.cluster) {
+    const { one, two } = results.cluster;
+    out['cluster.n1.readingsPerS'] = one.readingsPerS;
+    out['cluster.n1.lost'] = one.lost;
+    out['cluster.n2.readingsPerS'] = two.readingsPerS;
+    out['cluster.n2.lost'] = two.lost;
+    const set = (prefix: 'cluster.n1.cpuUs' | 'cluster.n2.cpuUs', cpu: E2eResult['cpuUsPerReading'], roles: readonly (keyof E2eResult['cpuUsPerReading'])[]) => {
+      for (const role of roles) {
+        const v = cpu[role];
+        if (v !== undefined) out[`${prefix}.${role}` as FigureKey] = v;
+      }
+    };
+    set('cluster.n1.cpuUs', one.cpuUsPerReading, ['streetlab', 'broker', 'ingest', 'api', 'redis', 'influxd', 'loadGenerator']);
+    set('cluster.n2.cpuUs', two.cpuUsPerReading, ['streetlab', 'broker', 'broker2', 'ingest', 'ingest2', 'api', 'api2', 'redis', 'influxd', 'loadGenerator']);
+    out['cluster.scaling'] = results.cluster.scaling;
+  }
   if (queries) {
     out['query.aggregate.p50Ms'] = queries.aggregate.p50Ms;
     out['query.aggregate.p95Ms'] = queries.aggregate.p95Ms;
@@ -327,6 +371,48 @@ export function deriveNotes(results: StageResults, security: { mode: string; det
     notes.push(`Aggregate query: ${queries.aggregate.pathNote}.`);
     notes.push(`CSV export (${queries.export.rows.toLocaleString('en')} rows, ${(queries.export.bytes / 1e6).toFixed(1)} MB each): ${queries.export.pathNote}.`);
   }
+  if (results.cluster) notes.push(...clusterNotes(results.cluster, cores));
+  return notes;
+}
+
+/** The cluster measurement: how each rate was found, CPU by process and by node, trouble. */
+function clusterNotes(cluster: ClusterResult, cores: number): string[] {
+  const notes: string[] = [];
+  const k = (rate: number) => `${(rate / 1000).toFixed(1)}k`;
+  const name = (r: E2eResult) => `${r.clusterNodes} node${r.clusterNodes === 1 ? '' : 's'} of each service`;
+  for (const r of [cluster.one, cluster.two]) {
+    const how =
+      r.search.length === 0
+        ? `offered at a fixed ${r.offeredPerS.toLocaleString('en')}/s`
+        : `search ${r.search.map((st) => `${k(st.offeredPerS)}${st.keptUp ? '✓' : '✗'}${st.drainSeconds === undefined ? '(not drained)' : ''}`).join(' ')}` +
+          (r.attempts.length > 0 ? `; runs that could not hold their rate: ${r.attempts.map((a) => `${k(a.offeredPerS)} (${a.heldSeconds} s)`).join(', ')}` : '') +
+          ` → measured at ${r.offeredPerS.toLocaleString('en')}/s offered`;
+    const cpu = r.cpuUsPerReading;
+    const pct = r.cpuPercent;
+    const own = ['broker', 'ingest', 'api', 'broker2', 'ingest2', 'api2'] as const;
+    const list = (c: E2eResult['cpuUsPerReading'], unit: string) =>
+      own.filter((role) => c[role] !== undefined).map((role) => `${role} ${c[role]}${unit}`).join(' + ') + ` = StreetLab ${c.streetlab}${unit}; apart: Redis ${c.redis ?? '?'}${unit}, InfluxDB ${c.influxd}${unit}, load generator ${c.loadGenerator}${unit}`;
+    notes.push(
+      `Cluster, ${name(r)} (Redis, auth as in e2e, ${r.devices} devices${r.clusterNodes && r.clusterNodes > 1 ? ` split evenly over the ${r.clusterNodes} brokers` : ''}): ${how}; ` +
+        `${r.sent.toLocaleString('en')} acknowledged, ${r.stored.toLocaleString('en')} stored in ${r.loadSeconds} s of load + ${r.drainSeconds} s drain. ` +
+        `CPU µs per stored reading: ${list(cpu, '')}. CPU (100% = one core): ${list(pct, '%')}.`,
+    );
+    const lostInSearch = r.search.filter((st) => (st.lost ?? 0) !== 0);
+    if (lostInSearch.length > 0) notes.push(`Cluster search steps (${name(r)}) with acknowledged − stored ≠ 0 after draining: ${lostInSearch.map((st) => `${k(st.offeredPerS)}: ${st.lost}`).join(', ')}.`);
+    if (r.searchOutcome && r.searchOutcome.problems.length > 0) notes.push(`The cluster search's pipelines (${name(r)}) reported: ${r.searchOutcome.problems.join('; ')}.`);
+    if (r.edge && r.edge.rejected > 0) notes.push(`The edges rejected ${r.edge.rejected} bench readings (cluster, ${name(r)}): ${JSON.stringify(r.edge.rejectedByReason)}.`);
+    if (r.edge && r.edge.accepted !== r.sent) notes.push(`The edges accepted ${r.edge.accepted.toLocaleString('en')} readings but the devices counted ${r.sent.toLocaleString('en')} acknowledged (cluster, ${name(r)}).`);
+    if (r.publisherErrors.length > 0) notes.push(`Devices saw errors (cluster, ${name(r)}): ${r.publisherErrors.slice(0, 3).join('; ')}.`);
+    for (const [role, l] of Object.entries(r.logs ?? {})) {
+      if (l.errors + l.warnings === 0) continue;
+      notes.push(`${role} logged ${l.errors} error(s) and ${l.warnings} warning(s) (cluster, ${name(r)}): ${Object.entries(l.byMessage).map(([m, n]) => `"${m}" ×${n}`).join(', ')}.`);
+    }
+  }
+  const fixedRate = cluster.one.search.length === 0 && cluster.two.search.length === 0 && cluster.one.offeredPerS === cluster.two.offeredPerS;
+  notes.push(
+    `Cluster scaling: 2 nodes ÷ 1 node = ${cluster.scaling}×${fixedRate ? ` (both offered the same fixed ${cluster.one.offeredPerS.toLocaleString('en')}/s: the ratio only says whether both kept up)` : ''} — every node of both configurations runs on this machine's ${cores} cores (with Redis, InfluxDB and the devices), ` +
+      `so a second node adds processes, not CPU: this cannot show what a second machine adds. The CPU per stored reading by process is the figure to scale from (redis-server ${cluster.redisVersion}).`,
+  );
   return notes;
 }
 
@@ -340,7 +426,8 @@ export function formatNumber(value: number): string {
 /** The table, plain text, aligned for a terminal and for a README code block. */
 export function renderTable(report: BenchReport): string {
   const header = ['Figure', 'Value', 'Unit', 'Target', 'Ratio', 'Verdict'];
-  const rows = FIGURE_KEYS.map((key) => {
+  const shown = FIGURE_KEYS.filter((key) => !OPTIONAL_STAGES.has(report.figures[key].stage) || report.stages[report.figures[key].stage] !== undefined);
+  const rows = shown.map((key) => {
     const f = report.figures[key];
     return [f.label, f.value === null ? '—' : formatNumber(f.value), f.unit, f.target ?? '', f.ratio === null ? '' : `${f.ratio.toFixed(2)}×`, f.verdict === 'info' ? '' : f.verdict];
   });

@@ -39,8 +39,8 @@ export const TagValueSchema = z
   .max(100)
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'printable text only');
 
-/** `a,b` or repeated `device=a&device=b`: either arrives here, as text or a list of texts. */
-const listParam = (maxLength: number) => z.union([z.string().max(maxLength), z.array(z.string().max(maxLength)).max(100)]);
+/** A query parameter given once (comma-separated) or repeated. */
+export const listParam = (maxLength: number) => z.union([z.string().max(maxLength), z.array(z.string().max(maxLength)).max(100)]);
 
 export const ReadingsQuerySchema = z.strictObject({
   kind: ReadingKindSchema.optional().describe('air, traffic or waste; required with metric, every, csv and ndjson').meta({ example: 'air' }),

@@ -9,3 +9,4 @@ export * from './devices.ts';
 export * from './alerts.ts';
 export * from './jobs.ts';
 export * from './trials.ts';
+export * from './waste.ts';

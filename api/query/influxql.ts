@@ -257,3 +257,10 @@ export function rejectionsByReasonStatements(deviceId: string, range: { fromMs: 
   const from = `FROM ${quoteIdentifier(REJECTED_MEASUREMENT)} WHERE ${whereClause({ devices: [deviceId] }, range.fromMs, range.toMs, params)} GROUP BY ${quoteIdentifier(TAG_REASON)}`;
   return `SELECT COUNT("size") AS "n" ${from}; SELECT "message", "excerpt" ${from} ORDER BY time DESC LIMIT ${limitLiteral(examples)}`;
 }
+
+/** Fill level and lid state of the waste devices the filter picks, in [from, to), one series per device (with its site and owner tags). */
+export function wasteFillStatement(filter: TagFilter, range: { fromMs: number; toMs: number }, params: QueryParams): string {
+  const select = ['fill', 'lidOpen'].map((f) => metricIdentifier('waste', f)).join(', ');
+  const group = SERIES_TAGS.map((tag) => quoteIdentifier(tag)).join(', ');
+  return `SELECT ${select} FROM ${rawFrom('waste')} WHERE ${whereClause(filter, range.fromMs, range.toMs, params)} GROUP BY ${group}`;
+}

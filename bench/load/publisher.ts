@@ -35,6 +35,9 @@ export interface DeviceConnectionSpec {
   topic: string;
   /** The JSON members after `ts` and `seq`, without braces: `"pm25":12.5,"no2":40`. */
   body: string;
+  /** This device's broker, when not the setup's (devices split over broker nodes). */
+  host?: string | undefined;
+  port?: number | undefined;
 }
 
 export interface PublisherSetup {
@@ -236,8 +239,8 @@ const api = {
     const started = performance.now();
     publishers = await mapLimit(config.devices, config.connectConcurrency ?? 50, async (device) => {
       const connection = await openConnection({
-        host: config.host,
-        port: config.port,
+        host: device.host ?? config.host,
+        port: device.port ?? config.port,
         clientId: device.clientId,
         username: device.username,
         password: device.password,

@@ -42,7 +42,7 @@ import type { BenchContext } from '../context.ts';
 import type { PublisherApi } from '../load/publisher.ts';
 import type { WorkerHandle } from '../runtime.ts';
 import { CLOCK_TICKS_PER_S } from '../system.ts';
-import { PUBLISHER_SCRIPT, waitInfluxQuiet, createDatabase, influxQuery, publisherDevices, round, sleep, startPipeline, type Pipeline, type Topology } from './shared.ts';
+import { PUBLISHER_SCRIPT, waitInfluxQuiet, createDatabase, influxQuery, publisherDevices, round, sleep, startPipeline, type ClusterSetup, type Pipeline, type Topology } from './shared.ts';
 import type { HostStats } from '../sut/host.ts';
 
 export interface E2eSearch {
@@ -80,6 +80,8 @@ export interface E2eOptions {
   /** A fixed offered rate; undefined = search for the sustainable one first (QoS 1). */
   ratePerS?: number | undefined;
   search: E2eSearch;
+  /** Cluster mode (split only): nodes of each service sharing Redis, the devices split evenly over the broker nodes. */
+  cluster?: ClusterSetup | undefined;
 }
 
 export interface SearchStep {
@@ -126,14 +128,26 @@ export interface CpuByProcess {
   ingest?: number;
   api?: number;
   lab?: number;
+  /** A cluster's second node (cluster mode; the first node's are broker, ingest, api). */
+  broker2?: number;
+  ingest2?: number;
+  api2?: number;
   streetlab: number;
   influxd: number;
+  /** Cluster mode: the Redis the nodes share (apart, like InfluxDB). */
+  redis?: number;
   loadGenerator: number;
 }
+
+/** Roles accounted apart from StreetLab's own processes. */
+const APART_ROLES = new Set(['influxd', 'redis', 'loadGenerator']);
+const CPU_ROLES = ['broker', 'ingest', 'api', 'broker2', 'ingest2', 'api2', 'lab', 'streetlab', 'influxd', 'redis', 'loadGenerator'];
 
 export interface E2eResult {
   qos: 0 | 1;
   topology: Topology;
+  /** Cluster mode: nodes of each service (with Redis); undefined without Redis. */
+  clusterNodes: number | undefined;
   security: string;
   devices: number;
   window: number;
@@ -216,15 +230,17 @@ interface Rig {
 
 /** A fresh pipeline and fleet of devices, stopped when the enclosing scope closes. */
 async function startRig(ctx: BenchContext, options: E2eOptions, database: string): Promise<Rig> {
-  const pipeline = await startPipeline(ctx, { topology: options.topology, database, api: true });
+  const pipeline = await startPipeline(ctx, { topology: options.topology, database, api: true, cluster: options.cluster });
   const publisher = await ctx.fork<PublisherApi>(PUBLISHER_SCRIPT, { name: 'e2e-devices' });
+  // Several broker nodes: device i connects to node i mod n (an even split, every kind on each).
+  const nodes = pipeline.mqttNodes;
   await publisher.call('connect', {
     host: pipeline.mqtt.host,
     port: pipeline.mqtt.port,
     qos: options.qos,
     window: options.window,
     payloadMode: 'counter',
-    devices: publisherDevices(ctx, options.devices),
+    devices: publisherDevices(ctx, options.devices).map((d, i) => (nodes.length > 1 ? { ...d, host: nodes[i % nodes.length]!.host, port: nodes[i % nodes.length]!.port } : d)),
   });
   return { pipeline, publisher };
 }
@@ -388,7 +404,7 @@ async function measure(
   const { pipeline, publisher } = await startRig(ctx, options, database);
   // InfluxDB still compacting what the search (or an earlier run) wrote would be charged to this one.
   await waitInfluxQuiet(ctx, 10_000);
-  ctx.log(`e2e QoS ${options.qos} (${options.topology}): ${options.devices} devices, ${rate.toLocaleString('en')} readings/s offered, ${options.seconds} s`);
+  ctx.log(`e2e QoS ${options.qos} (${options.cluster ? `cluster, ${options.cluster.nodes} node(s) of each service` : options.topology}): ${options.devices} devices, ${rate.toLocaleString('en')} readings/s offered, ${options.seconds} s`);
   const load = { loadGenerator: publisher.pid };
   const ticksBefore = pipeline.cpuTicks(load);
   const started = performance.now();
@@ -423,8 +439,9 @@ async function measure(
   const ticksAfter = pipeline.cpuTicks(load);
   const cpu = cpuByProcess(ticksBefore, ticksAfter, stored, finished - started);
   const stats = await pipeline.stats();
-  const brokerStats = stats.find((st) => st.edge !== undefined);
-  const ingestStats = stats.find((st) => st.ingest !== undefined);
+  // Several nodes: the edges' and ingest workers' counters summed over the nodes.
+  const brokerStats = sumStats(stats.filter((st) => st.edge !== undefined));
+  const ingestStats = sumStats(stats.filter((st) => st.ingest !== undefined));
   const logs: Record<string, HostStats['logs']> = {};
   const serviceMetrics: Record<string, HostStats['metrics']> = {};
   for (const st of stats) {
@@ -438,6 +455,7 @@ async function measure(
   return {
     qos: options.qos,
     topology: options.topology,
+    clusterNodes: options.cluster?.nodes,
     security: ctx.security.mode,
     devices: options.devices,
     window: options.window,
@@ -469,12 +487,13 @@ async function measure(
 function cpuByProcess(before: Record<string, number>, after: Record<string, number>, stored: number, ms: number): { seconds: CpuByProcess; percent: CpuByProcess; usPerReading: CpuByProcess } {
   const seconds: Record<string, number> = {};
   for (const [role, ticks] of Object.entries(after)) seconds[role] = (ticks - (before[role] ?? ticks)) / CLOCK_TICKS_PER_S;
-  // StreetLab's own processes: the one process, or broker + ingest + API.
-  const own = seconds.lab ?? ['broker', 'ingest', 'api'].reduce((sum, role) => sum + (seconds[role] ?? 0), 0);
+  // StreetLab's own processes: the one process, or broker + ingest + API (of every node);
+  // InfluxDB, Redis and the load generator apart.
+  const own = seconds.lab ?? Object.entries(seconds).reduce((sum, [role, sec]) => sum + (APART_ROLES.has(role) ? 0 : sec), 0);
   const all: Record<string, number> = { ...seconds, streetlab: own };
   const map = (f: (cpuSeconds: number) => number) => {
     const out: Record<string, number> = {};
-    for (const role of ['broker', 'ingest', 'api', 'lab', 'streetlab', 'influxd', 'loadGenerator']) if (all[role] !== undefined) out[role] = f(all[role]);
+    for (const role of CPU_ROLES) if (all[role] !== undefined) out[role] = f(all[role]);
     return out as unknown as CpuByProcess;
   };
   return {
@@ -484,10 +503,29 @@ function cpuByProcess(before: Record<string, number>, after: Record<string, numb
   };
 }
 
+/**
+ * The hosts' stats summed over nodes (counters added, per-reason maps merged); the first
+ * host's as they are when there is one; undefined when there is none.
+ */
+function sumStats<T extends HostStats>(list: T[]): T | undefined {
+  if (list.length <= 1) return list[0];
+  const add = (a: unknown, b: unknown): unknown => {
+    if (typeof a === 'number' && typeof b === 'number') return a + b;
+    if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a)) {
+      const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = k in out ? add(out[k], v) : v;
+      return out;
+    }
+    return a ?? b;
+  };
+  return list.slice(1).reduce((sum, st) => add(sum, st) as T, list[0]!);
+}
+
 export async function runE2e(ctx: BenchContext, options: E2eOptions): Promise<E2eResult> {
   if (options.qos === 0 && !options.ratePerS) throw new Error('QoS 0 needs an offered rate (no acknowledgements to find one by)');
   if ((options.search.maxSteps + MAX_EXTRA_RIGS) * RIG_SLOT_MS > 4 * 3_600_000) throw new Error('the search has more steps than ts slots');
-  const database = `bench_e2e_${options.topology}_q${options.qos}`;
+  if (options.cluster && options.topology !== 'split') throw new Error('cluster mode runs the services as processes (split)');
+  const database = options.cluster ? `bench_cluster_n${options.cluster.nodes}_q${options.qos}` : `bench_e2e_${options.topology}_q${options.qos}`;
   await createDatabase(ctx, ctx.influx.url, database);
   // Search readings from six hours ago (each fleet ten minutes after the last), measured ones
   // from two (each attempt ten minutes later than the last): inside the edge's accepted

@@ -88,29 +88,45 @@ export async function benchLogDir(ctx: BenchContext): Promise<string> {
 export type Topology = 'split' | 'lab';
 
 export interface Pipeline {
+  /** The (first) broker node's MQTT address. */
   mqtt: { host: string; port: number };
+  /** Every broker node's MQTT address (one unless a cluster of several nodes). */
+  mqttNodes: { host: string; port: number }[];
   apiUrl: string | undefined;
   brokerPid: number;
   hosts: WorkerHandle<HostApi>[];
-  /** Stats of each host that answers within a few seconds, with its role (broker, ingest, api, lab). */
+  /** Stats of each host that answers within a few seconds, with its role (broker, ingest, api, lab; broker2, ingest2, api2 for a cluster's second node). */
   stats(): Promise<(HostStats & { role: string })[]>;
   /** CPU time (ticks) each process has used so far, by role; `extra` adds load generators. */
   cpuTicks(extra?: Record<string, number>): Record<string, number>;
 }
 
 /**
+ * Cluster mode (REDIS_URL): `nodes` nodes of each service — broker n (its own log directory),
+ * ingest n on that log, API n on broker n — all sharing the Redis at `redisUrl`, whose process
+ * (`redisPid`) is accounted apart.
+ */
+export interface ClusterSetup {
+  nodes: number;
+  redisUrl: string;
+  redisPid: number | undefined;
+}
+
+/** The role of service `service` on cluster node `node` (0-based): broker, broker2, broker3… */
+export function nodeRole(service: 'broker' | 'ingest' | 'api', node: number): string {
+  return node === 0 ? service : `${service}${node + 1}`;
+}
+
+/**
  * Starts the pipeline: `split` = broker, ingest and API each in its own process (the
  * services' own `npm run broker|ingest|api`); `lab` = all three in one (`npm run lab`).
+ * With `cluster` (split only), that many nodes of each service sharing Redis.
  */
-export async function startPipeline(ctx: BenchContext, options: { topology: Topology; database: string; api: boolean }): Promise<Pipeline> {
+export async function startPipeline(ctx: BenchContext, options: { topology: Topology; database: string; api: boolean; cluster?: ClusterSetup | undefined }): Promise<Pipeline> {
   const influx = { url: ctx.influx.url, database: options.database };
   const { services } = ctx.security;
-  // The edge's log, shared by the broker (appends, fsyncs, acknowledges) and ingest (drains
-  // it into InfluxDB): DATA_DIR/log of `npm run broker` and `npm run ingest`.
-  const logDir = await benchLogDir(ctx);
-  const broker: HostConfig['broker'] = { security: ctx.security.plan, logDir };
-  const ingest: HostConfig['ingest'] = { logDir, influx };
-  const api = (mqttUrl?: string): NonNullable<HostConfig['api']> => ({ mqttUrl, influx, credentials: services.api });
+  const redisUrl = options.cluster?.redisUrl;
+  const api = (mqttUrl?: string): NonNullable<HostConfig['api']> => ({ mqttUrl, influx, credentials: services.api, ...(redisUrl ? { redisUrl } : {}) });
 
   const startHost = async (name: string, config: HostConfig) => {
     const host = await ctx.fork<HostApi>(HOST_SCRIPT, { name, nodeFlags: sutNodeFlags() });
@@ -120,37 +136,50 @@ export async function startPipeline(ctx: BenchContext, options: { topology: Topo
 
   const roles: Record<string, number> = {};
   const hosts: WorkerHandle<HostApi>[] = [];
-  let mqttUrl: string;
+  const mqttUrls: string[] = [];
   let apiUrl: string | undefined;
-  let brokerPid: number;
+  let brokerPid: number | undefined;
   if (options.topology === 'lab') {
-    const { host, started } = await startHost('lab', { broker, ingest, ...(options.api ? { api: api() } : {}) });
+    if (options.cluster) throw new Error('cluster mode runs the services as processes (split)');
+    // The edge's log, shared by the broker (appends, fsyncs, acknowledges) and ingest (drains
+    // it into InfluxDB): DATA_DIR/log of `npm run broker` and `npm run ingest`.
+    const logDir = await benchLogDir(ctx);
+    const { host, started } = await startHost('lab', { broker: { security: ctx.security.plan, logDir }, ingest: { logDir, influx }, ...(options.api ? { api: api() } : {}) });
     hosts.push(host);
     roles.lab = host.pid;
-    mqttUrl = started.mqttUrl!;
+    mqttUrls.push(started.mqttUrl!);
     apiUrl = started.apiUrl;
     brokerPid = host.pid;
   } else {
-    const b = await startHost('broker', { broker });
-    hosts.push(b.host);
-    roles.broker = b.host.pid;
-    mqttUrl = b.started.mqttUrl!;
-    brokerPid = b.host.pid;
-    const i = await startHost('ingest', { ingest });
-    hosts.push(i.host);
-    roles.ingest = i.host.pid;
-    if (options.api) {
-      const a = await startHost('api', { api: api(mqttUrl) });
-      hosts.push(a.host);
-      roles.api = a.host.pid;
-      apiUrl = a.started.apiUrl;
+    const nodes = options.cluster?.nodes ?? 1;
+    for (let n = 0; n < nodes; n += 1) {
+      // Each broker node has its log (LOG_DIR) and one ingest worker draining it.
+      const logDir = await benchLogDir(ctx);
+      const b = await startHost(nodeRole('broker', n), { broker: { security: ctx.security.plan, logDir, ...(redisUrl ? { redisUrl } : {}) } });
+      hosts.push(b.host);
+      roles[b.host.name] = b.host.pid;
+      mqttUrls.push(b.started.mqttUrl!);
+      brokerPid ??= b.host.pid;
+      const i = await startHost(nodeRole('ingest', n), { ingest: { logDir, influx } });
+      hosts.push(i.host);
+      roles[i.host.name] = i.host.pid;
+      if (options.api) {
+        const a = await startHost(nodeRole('api', n), { api: api(b.started.mqttUrl!) });
+        hosts.push(a.host);
+        roles[a.host.name] = a.host.pid;
+        apiUrl ??= a.started.apiUrl;
+      }
     }
   }
-  const parsed = new URL(mqttUrl);
+  const mqttNodes = mqttUrls.map((u) => {
+    const parsed = new URL(u);
+    return { host: parsed.hostname, port: Number(parsed.port) };
+  });
   return {
-    mqtt: { host: parsed.hostname, port: Number(parsed.port) },
+    mqtt: mqttNodes[0]!,
+    mqttNodes,
     apiUrl,
-    brokerPid,
+    brokerPid: brokerPid!,
     hosts,
     async stats() {
       const answers = await Promise.all(
@@ -167,6 +196,7 @@ export async function startPipeline(ctx: BenchContext, options: { topology: Topo
       const ticks: Record<string, number> = {};
       for (const [role, pid] of Object.entries({ ...roles, ...extra })) ticks[role] = safeTicks(pid);
       if (ctx.influx.pid !== undefined) ticks.influxd = safeTicks(ctx.influx.pid);
+      if (options.cluster?.redisPid !== undefined) ticks.redis = safeTicks(options.cluster.redisPid);
       return ticks;
     },
   };

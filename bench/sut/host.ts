@@ -7,6 +7,7 @@
  *   `createBroker({ edge, policy })`; in open mode `createBroker({ edge })`;
  * - ingest: `createIngest({ logDir, influx })`, reading the broker's log from its checkpoint;
  * - API: `createApiServer(…)` with the live hub on the broker as `svc:api`.
+ * With a Redis URL the broker and the API are cluster nodes (REDIS_URL in their main.ts).
  * One host with all three is `npm run lab`'s topology (ingest first, and the edge wakes it on
  * every commit: `onCommit: () => ingest.wake()`); separate hosts are the services deployed as
  * processes, the broker and ingest sharing one log directory.
@@ -31,12 +32,16 @@ export interface InfluxTarget {
 }
 
 export interface HostConfig {
-  /** The broker and its edge, appending to the log in `logDir`. */
-  broker?: { security: BrokerSecurityPlan; logDir: string };
+  /**
+   * The broker and its edge, appending to the log in `logDir`. With `redisUrl`, a cluster node
+   * as broker/main.ts builds it with REDIS_URL: Aedes on `createClusterEngines(redisUrl)` (mq and
+   * persistence in Redis) and the device registry read from Redis.
+   */
+  broker?: { security: BrokerSecurityPlan; logDir: string; redisUrl?: string | undefined };
   /** The ingest worker, draining the log in `logDir` (the broker's, in this host or another). */
   ingest?: { logDir: string; influx: InfluxTarget };
-  /** mqttUrl omitted = the broker in this host. */
-  api?: { mqttUrl?: string; influx: InfluxTarget; credentials?: Credentials | undefined };
+  /** mqttUrl omitted = the broker in this host. With `redisUrl`, an API node of a cluster (`cluster: { redisUrl }`, as api/main.ts with REDIS_URL). */
+  api?: { mqttUrl?: string; influx: InfluxTarget; credentials?: Credentials | undefined; redisUrl?: string | undefined };
 }
 
 export interface HostLogs {
@@ -143,7 +148,7 @@ const hostApi = {
       const c = config.broker;
       if (config.ingest && config.ingest.logDir !== c.logDir) throw new Error('broker and ingest in one host must share the log directory');
       // The registry is opened before the edge (its tags go into every line), the policy after it.
-      security = await buildBrokerSecurity(c.security);
+      security = await buildBrokerSecurity(c.security, c.redisUrl);
       edge = await createEdge({
         logDir: c.logDir,
         // broker/main.ts's defaults: LOG_FSYNC=true, 1 GiB bound, 16 MiB segments, default parse limits.
@@ -154,7 +159,8 @@ const hostApi = {
         logger: logger('edge'),
       });
       const policy = security?.policyFor(edge);
-      broker = await createBroker({ port: 0, edge, ...(policy ? { policy } : {}), logger: logger('broker') });
+      const cluster = c.redisUrl ? (await import('../../broker/cluster.ts')).createClusterEngines(c.redisUrl, { logger: logger('cluster') }) : undefined;
+      broker = await createBroker({ port: 0, edge, ...(policy ? { policy } : {}), ...(cluster ? { mq: cluster.mq, persistence: cluster.persistence } : {}), logger: logger('broker') });
     }
     if (config.api) {
       const { createApiServer } = await import('../../api/server.ts');
@@ -171,6 +177,7 @@ const hostApi = {
         mqttUrl,
         mqttUsername: c.credentials?.username,
         mqttPassword: c.credentials?.password,
+        ...(c.redisUrl ? { cluster: { redisUrl: c.redisUrl } } : {}),
         logger: logger('api'),
       });
       // The API no longer waits for the broker to start; the bench does, so live clients are

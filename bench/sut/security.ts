@@ -10,6 +10,7 @@
  * The places to adjust when those modules change: `registerDevices` and `buildBrokerSecurity`.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BrokerPolicy } from '../../broker/broker.ts';
@@ -74,12 +75,13 @@ function findExport(module: AnyModule, pattern: RegExp): AnyFn | undefined {
  */
 const BENCH_SCRYPT = { N: 1_024 };
 
-async function openRegistry(registryFile: string): Promise<{ registry: Record<string, AnyFn>; module: AnyModule }> {
+async function openRegistry(registryFile: string, redisUrl?: string): Promise<{ registry: Record<string, AnyFn>; module: AnyModule }> {
   const module = (await import(pathToFileURL(REGISTRY_MODULE).href)) as AnyModule;
   const open = findExport(module, /^(open|create)\w*Registry$/);
   if (!open) throw new Error(`common/registry exports no open…Registry factory (exports: ${Object.keys(module).join(', ')})`);
   // No polling: the bench provisions before the broker starts and changes nothing after.
-  const registry = (await open({ file: registryFile, pollIntervalMs: 0, scrypt: BENCH_SCRYPT })) as Record<string, AnyFn>;
+  // With a Redis URL (cluster mode, as broker/main.ts with REDIS_URL), the registry is the copy in Redis.
+  const registry = (await open(redisUrl ? { redisUrl, scrypt: BENCH_SCRYPT } : { file: registryFile, pollIntervalMs: 0, scrypt: BENCH_SCRYPT })) as Record<string, AnyFn>;
   if (typeof registry?.create !== 'function') throw new Error('the registry has no create()');
   return { registry, module };
 }
@@ -161,13 +163,36 @@ export interface BrokerSecurity {
   close(): Promise<void>;
 }
 
-/** Opens the registry inside the broker's process; undefined in open mode (`createBroker({ edge })` makes the open policy itself). */
-export async function buildBrokerSecurity(plan: BrokerSecurityPlan): Promise<BrokerSecurity | undefined> {
+/**
+ * Cluster mode keeps the registry in Redis (`openFileRegistry({ redisUrl })`: the hash
+ * `streetlab:registry` holding `{ rev, doc }`, `doc` the very text the file holds). The bench
+ * registers its devices once, in the file; this copies that document into a fresh Redis.
+ */
+export async function seedRegistryInRedis(plan: BrokerSecurityPlan, redisUrl: string): Promise<void> {
+  if (plan.mode === 'open') return;
+  const module = (await import(pathToFileURL(REGISTRY_MODULE).href)) as AnyModule;
+  const key = typeof module.REGISTRY_REDIS_KEY === 'string' ? module.REGISTRY_REDIS_KEY : 'streetlab:registry';
+  const doc = await readFile(plan.registryFile, 'utf8');
+  const revision = (JSON.parse(doc) as { revision?: number }).revision ?? 1;
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
+  try {
+    await redis.hset(key, 'rev', String(revision), 'doc', doc);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Opens the registry inside the broker's process (from Redis when `redisUrl` is given);
+ * undefined in open mode (`createBroker({ edge })` makes the open policy itself).
+ */
+export async function buildBrokerSecurity(plan: BrokerSecurityPlan, redisUrl?: string): Promise<BrokerSecurity | undefined> {
   if (plan.mode === 'open') return undefined;
   const module = (await import(pathToFileURL(AUTH_MODULE).href)) as AnyModule;
   const factory = findExport(module, /^create\w*(Policy|Auth)\w*$/);
   if (!factory) throw new Error(`broker/auth.ts exports no create…Policy factory (exports: ${Object.keys(module).join(', ')})`);
-  const { registry } = await openRegistry(plan.registryFile);
+  const { registry } = await openRegistry(plan.registryFile, redisUrl);
   const tagsOf = registry.tagsOf;
   return {
     lookupTags: typeof tagsOf === 'function' ? (deviceId) => tagsOf.call(registry, deviceId) as RegistryTags | undefined : () => undefined,

@@ -44,13 +44,14 @@ describe('npm run bench (smoke profile)', () => {
   it('reports every figure as a number, completes every stage and leaves nothing running', async () => {
     dir = await mkdtemp(join(tmpdir(), 'streetlab-bench-smoke-'));
     const out = join(dir, 'results.json');
-    const run = await runBench(['--profile', 'smoke', '--out', out]);
+    // --cluster adds the cluster stage (Redis; 1 and 2 nodes of each service), not run by default.
+    const run = await runBench(['--profile', 'smoke', '--cluster', '--out', out]);
     expect(run.code, `bench exited ${run.code}\n${run.stderr.slice(-4000)}`).toBe(0);
 
     const report = JSON.parse(await readFile(out, 'utf8')) as BenchReport;
     expect(report.profile).toBe('smoke');
     for (const [name, stage] of Object.entries(report.stages)) expect(stage.ok, `stage ${name}: ${stage.error}`).toBe(true);
-    expect(Object.keys(report.stages).sort()).toEqual(['brokers', 'conformance', 'e2e', 'influx-ceiling', 'latency', 'memory', 'queries']);
+    expect(Object.keys(report.stages).sort()).toEqual(['brokers', 'cluster', 'conformance', 'e2e', 'influx-ceiling', 'latency', 'memory', 'queries']);
 
     for (const key of FIGURE_KEYS) {
       const figure = report.figures[key];
@@ -62,6 +63,8 @@ describe('npm run bench (smoke profile)', () => {
     // The exact count is the point of the end-to-end stage: QoS 1 loses nothing.
     expect(report.figures['e2e.qos1.lost'].value).toBe(0);
     expect(report.figures['e2e.lab.lost'].value).toBe(0);
+    expect(report.figures['cluster.n1.lost'].value).toBe(0);
+    expect(report.figures['cluster.n2.lost'].value).toBe(0);
 
     // The table on stdout carries every figure's label.
     for (const key of FIGURE_KEYS) expect(run.stdout).toContain(report.figures[key].label.trim());
