@@ -36,7 +36,7 @@
  * broker (with its edge), ingest, the API, their sum (StreetLab's own processes; in the one-
  * process topology the one process), InfluxDB and the load generator.
  *
- * Why ~520 lines: the rate search and the measurement share the rig, the drain check and the per-process CPU accounting.
+ * Why ~560 lines: the rate search and the measurement share the rig, the drain check and the per-process CPU accounting (one node or a cluster of several).
  */
 import type { BenchContext } from '../context.ts';
 import type { PublisherApi } from '../load/publisher.ts';

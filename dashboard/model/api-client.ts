@@ -7,6 +7,7 @@ import { DeviceListResponseSchema, type DeviceRecord } from '../../contracts/dev
 import type { LiveReading } from '../../contracts/live.ts';
 import type { ReadingKind } from '../../contracts/readings.ts';
 import type { Rejection } from '../../contracts/rejections.ts';
+import { WasteForecastResponseSchema, WasteKpiResponseSchema } from '../../contracts/waste.ts';
 import type { z } from 'zod';
 
 export class ApiError extends Error {
@@ -45,6 +46,10 @@ export interface ApiClient {
   rejections(request: RejectionsRequest, signal?: AbortSignal): Promise<Rejection[]>;
   /** The registry; undefined when this API has none or does not let us read it. */
   devices(): Promise<DeviceRecord[] | undefined>;
+  /** When each bin reaches 80 %, soonest first (/api/v1/waste/forecast). */
+  wasteForecast(signal?: AbortSignal): Promise<z.infer<typeof WasteForecastResponseSchema>>;
+  /** Collection KPIs over the last `days` days, all bins together (/api/v1/waste/kpi). */
+  wasteKpi(days: number, signal?: AbortSignal): Promise<z.infer<typeof WasteKpiResponseSchema>['total']>;
 }
 
 export interface ApiClientOptions {
@@ -101,6 +106,12 @@ export function createApiClient(options: ApiClientOptions = {}): ApiClient {
       if (request.from) params.set('from', request.from);
       params.set('limit', String(request.limit ?? 100));
       return (await get('/api/v1/rejections', params, RejectionsResponseSchema, signal)).rejections;
+    },
+    async wasteForecast(signal) {
+      return get('/api/v1/waste/forecast', new URLSearchParams(), WasteForecastResponseSchema, signal);
+    },
+    async wasteKpi(days, signal) {
+      return (await get('/api/v1/waste/kpi', new URLSearchParams({ from: `-${days}d` }), WasteKpiResponseSchema, signal)).total;
     },
     async devices() {
       try {

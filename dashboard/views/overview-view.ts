@@ -226,37 +226,77 @@ function createTrafficPanel(ctx: AppContext): View {
   };
 }
 
+/** How often the bins panel asks the API for the forecast and the collection KPIs. */
+const WASTE_REFRESH_MS = 60_000;
+
 function createBinsPanel(ctx: AppContext): View {
   const list = h('ol', { class: 'bin-list' });
   const empty = h('p', { class: 'feed-empty' }, 'No bin has reported a fill level yet.');
   const summary = h('span', { class: 'panel-sub' }, '');
+  // Collection analytics (GET /api/v1/waste/kpi, /forecast): are bins emptied nearly empty?
+  const kpi = h('p', { class: 'panel-note', 'data-testid': 'bins-kpi' }, '');
   const el = h(
     'section',
     { class: 'panel bins-panel', 'data-testid': 'panel-bins', 'aria-label': 'Waste bins by fill level' },
     h('header', { class: 'panel-head' }, h('h2', {}, 'Waste bins by fill'), summary),
+    kpi,
     empty,
     list,
   );
   let key = '';
+  let fullAt = new Map<string, number>();
+  let disposed = false;
+  const refresh = async () => {
+    try {
+      const [forecast, week] = await Promise.all([ctx.api.wasteForecast(), ctx.api.wasteKpi(7)]);
+      if (disposed) return;
+      fullAt = new Map(forecast.bins.filter((b) => b.fullAt !== undefined).map((b) => [b.deviceId, Date.parse(b.fullAt!)]));
+      setText(
+        kpi,
+        week.emptyings === 0
+          ? 'No emptying seen in the last 7 days.'
+          : `Last 7 days: ${plural(week.emptyings, 'emptying')}, ${Math.round((week.lowFillShare ?? 0) * 100)} % below 25 % full, median fill at emptying ${Math.round(week.medianFillAtEmptying ?? 0)} %.`,
+      );
+      key = '';
+      update();
+    } catch {
+      // An API without the waste routes, or one we may not read: the panel stays as it is.
+    }
+  };
+  void refresh();
+  const timer = setInterval(() => void refresh(), WASTE_REFRESH_MS);
+  function update() {
+    const devices = filteredDevices(ctx.store.get().devices, ctx.route().filter, 'waste');
+    const rows = binsByFill(devices);
+    const full = rows.filter((r) => r.full).length;
+    setText(summary, rows.length === 0 ? '' : full > 0 ? `${full} over 80 %` : 'none over 80 %');
+    empty.hidden = rows.length > 0;
+    const nextKey = rows.map((r) => `${r.device.info.id}:${r.fill}:${r.temperature ?? ''}:${r.device.info.name}:${fullAt.get(r.device.info.id) ?? ''}`).join('|');
+    if (nextKey === key) return;
+    key = nextKey;
+    list.replaceChildren(...rows.slice(0, 40).map((row) => renderBin(ctx, row, fullAt.get(row.device.info.id))));
+  }
   return {
     el,
-    update() {
-      const devices = filteredDevices(ctx.store.get().devices, ctx.route().filter, 'waste');
-      const rows = binsByFill(devices);
-      const full = rows.filter((r) => r.full).length;
-      setText(summary, rows.length === 0 ? '' : full > 0 ? `${full} over 80 %` : 'none over 80 %');
-      empty.hidden = rows.length > 0;
-      const nextKey = rows.map((r) => `${r.device.info.id}:${r.fill}:${r.temperature ?? ''}:${r.device.info.name}`).join('|');
-      if (nextKey === key) return;
-      key = nextKey;
-      list.replaceChildren(...rows.slice(0, 40).map((row) => renderBin(ctx, row)));
+    update,
+    dispose() {
+      disposed = true;
+      clearInterval(timer);
     },
-    dispose() {},
   };
 }
 
-function renderBin(ctx: AppContext, row: BinRow): HTMLElement {
+/** "80 % in 5 h" / "in 2 d" for a forecast; undefined when none. */
+function dueText(fullAtMs: number | undefined, nowMs: number): string | undefined {
+  if (fullAtMs === undefined) return undefined;
+  const hours = (fullAtMs - nowMs) / 3_600_000;
+  if (hours <= 0) return undefined;
+  return hours < 48 ? `80 % in ${Math.max(1, Math.round(hours))} h` : `80 % in ${Math.round(hours / 24)} d`;
+}
+
+function renderBin(ctx: AppContext, row: BinRow, fullAtMs?: number): HTMLElement {
   const band = fillBandOf(row.fill);
+  const due = dueText(fullAtMs, ctx.now());
   return h(
     'li',
     { class: `bin ${row.full ? 'is-full' : ''} ${row.fireRisk ? 'is-fire' : ''}`, 'data-testid': `bin-row-${row.device.info.id}`, 'data-fill': String(row.fill) },
@@ -267,6 +307,8 @@ function renderBin(ctx: AppContext, row: BinRow): HTMLElement {
       ? h('span', { class: 'fire-badge', title: 'Temperature at or above 60 °C: possible fire' }, `⚠ Fire risk ${formatNumber(row.temperature ?? 0, 0)} °C`)
       : row.full
         ? h('span', { class: 'full-badge' }, 'Empty soon')
-        : h('span', { class: 'bin-spacer' }),
+        : due
+          ? h('span', { class: 'bin-due', 'data-testid': `bin-due-${row.device.info.id}` }, due)
+          : h('span', { class: 'bin-spacer' }),
   );
 }

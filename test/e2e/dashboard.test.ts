@@ -182,6 +182,24 @@ describe('dashboard in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('shows the collection KPIs of the last 7 days in the bins panel, from the waste analytics', async () => {
+    // A bin of its own with an emptying a day ago: 2 %/h from 10 %, emptied at 58 % to 3 %.
+    const hour = 3_600_000;
+    const start = Date.now() - 48 * hour;
+    let fill = 10;
+    for (let h = 0; h < 47; h += 1) {
+      if (h === 24) fill = 3;
+      await stack.publish('waste', 'bin-hist-1', { ts: start + h * hour, fill });
+      fill += 2;
+    }
+    await stack.flush();
+    const { page, pageErrors } = await openDashboard('#/overview');
+    const kpi = page.getByTestId('bins-kpi');
+    await eventually(async () => ((await kpi.textContent())?.startsWith('Last 7 days') ? true : undefined), ARRIVES_WITHIN_MS, 'the KPI line');
+    expect(await kpi.textContent()).toMatch(/^Last 7 days: \d+ emptyings?, \d+ % below 25 % full, median fill at emptying \d+ %\.$/);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('back-fills the readings missed while the connection was down, leaving no hole', async () => {
     const { page, context, pageErrors } = await openDashboard('#/device/air-02?range=24h');
     await page.locator('[data-testid="device-page"][data-device="air-02"]').waitFor();
