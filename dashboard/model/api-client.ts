@@ -7,7 +7,7 @@ import { DeviceListResponseSchema, type DeviceRecord } from '../../contracts/dev
 import type { LiveReading } from '../../contracts/live.ts';
 import type { ReadingKind } from '../../contracts/readings.ts';
 import type { Rejection } from '../../contracts/rejections.ts';
-import { WasteForecastResponseSchema, WasteKpiResponseSchema } from '../../contracts/waste.ts';
+import { WasteCollectionsResponseSchema, WasteForecastResponseSchema, WasteKpiResponseSchema } from '../../contracts/waste.ts';
 import type { z } from 'zod';
 
 export class ApiError extends Error {
@@ -46,6 +46,8 @@ export interface ApiClient {
   rejections(request: RejectionsRequest, signal?: AbortSignal): Promise<Rejection[]>;
   /** The registry; undefined when this API has none or does not let us read it. */
   devices(): Promise<DeviceRecord[] | undefined>;
+  /** A bin's emptyings from `fromMs` on, oldest first (/api/v1/waste/collections). */
+  wasteCollections(deviceId: string, fromMs: number, signal?: AbortSignal): Promise<z.infer<typeof WasteCollectionsResponseSchema>['collections']>;
   /** When each bin reaches 80 %, soonest first (/api/v1/waste/forecast). */
   wasteForecast(signal?: AbortSignal): Promise<z.infer<typeof WasteForecastResponseSchema>>;
   /** Collection KPIs over the last `days` days, all bins together (/api/v1/waste/kpi). */
@@ -106,6 +108,10 @@ export function createApiClient(options: ApiClientOptions = {}): ApiClient {
       if (request.from) params.set('from', request.from);
       params.set('limit', String(request.limit ?? 100));
       return (await get('/api/v1/rejections', params, RejectionsResponseSchema, signal)).rejections;
+    },
+    async wasteCollections(deviceId, fromMs, signal) {
+      const params = new URLSearchParams({ device: deviceId, from: new Date(fromMs).toISOString() });
+      return (await get('/api/v1/waste/collections', params, WasteCollectionsResponseSchema, signal)).collections;
     },
     async wasteForecast(signal) {
       return get('/api/v1/waste/forecast', new URLSearchParams(), WasteForecastResponseSchema, signal);

@@ -33,6 +33,8 @@ export interface TimeChart {
   el: HTMLElement;
   /** Data in uPlot's aligned form (x in seconds) and the x window in seconds. */
   setData(data: AlignedData, window: [number, number]): void;
+  /** Events drawn as dashed vertical lines (x in seconds), e.g. a bin's emptyings. */
+  setMarkers(markers: readonly { x: number; label: string }[]): void;
   dispose(): void;
 }
 
@@ -49,6 +51,7 @@ export function createTimeChart(options: TimeChartOptions): TimeChart {
   let plot: uPlot | undefined;
   let lastData: AlignedData | undefined;
   let lastWindow: [number, number] | undefined;
+  let markers: readonly { x: number; label: string }[] = [];
 
   const makePlot = (width: number) => {
     const opts: uPlot.Options = {
@@ -94,6 +97,27 @@ export function createTimeChart(options: TimeChartOptions): TimeChart {
         })),
       ],
     };
+    opts.hooks = {
+      draw: [
+        (u: uPlot) => {
+          if (markers.length === 0) return;
+          const c = u.ctx;
+          c.save();
+          c.strokeStyle = '#6A3D9A';
+          c.setLineDash([4, 4]);
+          c.lineWidth = 1.5;
+          for (const marker of markers) {
+            const x = Math.round(u.valToPos(marker.x, 'x', true));
+            if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+            c.beginPath();
+            c.moveTo(x, u.bbox.top);
+            c.lineTo(x, u.bbox.top + u.bbox.height);
+            c.stroke();
+          }
+          c.restore();
+        },
+      ],
+    };
     plot = new uPlot(opts, lastData ?? emptyData(options.series.length), plotHost);
   };
 
@@ -127,6 +151,11 @@ export function createTimeChart(options: TimeChartOptions): TimeChart {
       emptyNote.hidden = points > 0;
       setText(emptyNote, options.emptyText ?? 'No readings in this range yet.');
       apply(data, window);
+    },
+    setMarkers(next) {
+      markers = next;
+      setAttr(el, 'data-markers', String(next.length));
+      plot?.redraw(false, false);
     },
     dispose() {
       resizeObserver.disconnect();

@@ -76,12 +76,15 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
   metricSelect.addEventListener('change', () => ctx.navigate({ metric: metricSelect.value }, { replace: true }));
   const ranges = createRangeButtons(ctx);
   const chartStatus = h('p', { class: 'chart-status', role: 'status' }, '');
+  // A bin's emptyings (GET /api/v1/waste/collections), marked on the chart and listed here.
+  const emptyingsNote = h('p', { class: 'panel-note', 'data-testid': 'device-emptyings', hidden: true }, '');
   const chartHost = h('div', { class: 'chart-host' });
   const chartPanel = h(
     'section',
     { class: 'panel device-chart-panel', 'aria-label': 'History chart' },
     h('header', { class: 'panel-head' }, h('h2', {}, 'History'), h('div', { class: 'chart-tools' }, metricSelect, ranges.el)),
     chartStatus,
+    emptyingsNote,
     chartHost,
   );
 
@@ -119,6 +122,8 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
   let analysisKey = '';
   let metricKey = '';
   let disposed = false;
+  let emptyings: { atMs: number; fillBefore: number }[] = [];
+  let emptyingsKey = '';
 
   ctx.series.track(deviceId);
   void ctx.api
@@ -238,6 +243,31 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
     metricSelect.value = metric;
   }
 
+  /** For a bin: its emptyings in the range, as chart markers and a line under the title. */
+  async function loadEmptyings(rangeMs: number): Promise<void> {
+    const key = `${rangeMs}|${Math.floor(ctx.now() / 60_000)}`;
+    if (key === emptyingsKey) return;
+    emptyingsKey = key;
+    try {
+      const found = await ctx.api.wasteCollections(deviceId, ctx.now() - rangeMs);
+      if (disposed) return;
+      emptyings = found.map((e) => ({ atMs: Date.parse(e.at), fillBefore: e.fillBefore }));
+      chart?.setMarkers(emptyings.map((e) => ({ x: e.atMs / 1000, label: `emptied at ${Math.round(e.fillBefore)} %` })));
+      emptyingsNote.hidden = false;
+      setText(
+        emptyingsNote,
+        emptyings.length === 0
+          ? 'No emptying in this range.'
+          : `Emptied ${emptyings.length === 1 ? 'once' : `${emptyings.length} times`} in this range (dashed lines): ${emptyings
+              .slice(-5)
+              .map((e) => `${formatDateTime(e.atMs)} at ${Math.round(e.fillBefore)} %`)
+              .join(', ')}.`,
+      );
+    } catch {
+      // An API without the waste routes: no markers.
+    }
+  }
+
   async function loadHistory(): Promise<void> {
     const token = ++historyToken;
     const range = ctx.route().range;
@@ -274,7 +304,11 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
           stepped: isStepped(dev.info.kind, metric),
         });
         chartHost.replaceChildren(chart.el);
-        if (rangeChanged) void loadHistory();
+        chart.setMarkers(emptyings.map((e) => ({ x: e.atMs / 1000, label: `emptied at ${Math.round(e.fillBefore)} %` })));
+        if (rangeChanged) {
+          emptyingsKey = '';
+          void loadHistory();
+        }
         lastVersion = -1;
       }
     }
@@ -286,6 +320,7 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
       chart.setData(data, [(now - rangeMs) / 1000, now / 1000]);
     }
     updateAnalysis(dev, now, rangeMs);
+    if (dev?.info.kind === 'waste') void loadEmptyings(rangeMs);
   }
 
   function updateAnalysis(dev: DeviceView | undefined, now: number, rangeMs: number): void {

@@ -182,8 +182,8 @@ describe('dashboard in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('shows the collection KPIs of the last 7 days in the bins panel, from the waste analytics', async () => {
-    // A bin of its own with an emptying a day ago: 2 %/h from 10 %, emptied at 58 % to 3 %.
+  it('shows the collection KPIs in the bins panel and a bin’s emptyings on its page, from the waste analytics', async () => {
+    // A bin of its own with an emptying a day ago: 2 %/h from 10 %, emptied at 56 % to 3 %.
     const hour = 3_600_000;
     const start = Date.now() - 48 * hour;
     let fill = 10;
@@ -197,6 +197,13 @@ describe('dashboard in Chromium', () => {
     const kpi = page.getByTestId('bins-kpi');
     await eventually(async () => ((await kpi.textContent())?.startsWith('Last 7 days') ? true : undefined), ARRIVES_WITHIN_MS, 'the KPI line');
     expect(await kpi.textContent()).toMatch(/^Last 7 days: \d+ emptyings?, \d+ % below 25 % full, median fill at emptying \d+ %\.$/);
+
+    // The bin's own page marks its emptying on the history chart and says when and how full.
+    await page.goto(`${stack.apiUrl}/#/device/bin-hist-1?range=7d`);
+    const note = page.getByTestId('device-emptyings');
+    await eventually(async () => ((await note.textContent())?.startsWith('Emptied once') ? true : undefined), ARRIVES_WITHIN_MS, 'the emptying on the bin page');
+    expect(await note.textContent()).toContain('at 56 %');
+    await eventually(async () => ((await page.getByTestId('chart').getAttribute('data-markers')) === '1' ? true : undefined), ARRIVES_WITHIN_MS, 'one marker on the chart');
     expect(pageErrors).toEqual([]);
   });
 
