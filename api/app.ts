@@ -133,6 +133,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const dashboardDir = options.dashboardDir ?? DEFAULT_DASHBOARD_DIR;
   if (existsSync(join(dashboardDir, 'index.html'))) {
     await app.register(fastifyStatic, { root: dashboardDir, prefix: '/', wildcard: false });
+    // The visitor showcase has a short address for the kiosk's browser: /showcase[?lang=da].
+    app.get('/showcase', { schema: { hide: true }, config: { access: 'public' } }, async (request, reply) => {
+      const query = request.raw.url?.split('?')[1];
+      return reply.redirect(`/#/showcase${query ? `?${query}` : ''}`);
+    });
   } else {
     app.get('/', { schema: { hide: true } }, async (_request, reply) =>
       reply

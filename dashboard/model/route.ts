@@ -14,7 +14,7 @@
 import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
 import type { Filter } from './aggregates.ts';
 
-export const VIEWS = ['overview', 'map', 'charts', 'devices', 'device'] as const;
+export const VIEWS = ['overview', 'map', 'charts', 'devices', 'device', 'showcase'] as const;
 export type ViewName = (typeof VIEWS)[number];
 
 export const RANGES = {

@@ -16,6 +16,7 @@ import type { View } from './dom.ts';
 import { createLiveConnection, type LiveConnection } from '../model/live-connection.ts';
 import { createMapPage } from './map-page.ts';
 import { createOverview } from './overview-view.ts';
+import { createShowcase } from './showcase-view.ts';
 import { RANGES, formatHash, parseHash, withRoute, type RangeKey, type Route } from '../model/route.ts';
 import { ChartedSeries } from '../model/series.ts';
 import { actionsFromEvents, createInitialState, startOfLocalDay, type LiveEvent } from '../model/state.ts';
@@ -170,6 +171,9 @@ export function createApp(options: AppOptions): App {
       case 'device':
         view = createDevicePage(ctx, route.deviceId!);
         break;
+      case 'showcase':
+        view = createShowcase(ctx);
+        break;
       default:
         view = createOverview(ctx, { rate: () => rate.perSecond(Date.now()) });
     }
@@ -295,6 +299,8 @@ function titleOf(route: Route): string {
       return 'Live charts';
     case 'devices':
       return 'Devices';
+    case 'showcase':
+      return 'Showcase';
     default:
       return 'Overview';
   }

@@ -207,6 +207,32 @@ describe('dashboard in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('runs the visitor showcase at /showcase: full screen, in Danish, panels rotating on their own, L switches the language', async () => {
+    const context = await browser.newContext({ viewport: DESKTOP });
+    onTestFinished(() => context.close());
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(`${stack.apiUrl}/showcase?lang=da&every=2`);
+    const showcase = page.getByTestId('showcase');
+    await showcase.waitFor();
+    expect(await showcase.getAttribute('lang')).toBe('da');
+    expect(await page.getByTestId('showcase-heading').textContent()).toBe('Luftkvalitet lige nu');
+    await page.getByTestId('showcase-eaqi').waitFor({ timeout: ARRIVES_WITHIN_MS });
+    // No controls: the filter bar and the view tabs are gone.
+    expect(await page.locator('.filterbar').isVisible()).toBe(false);
+    // The panels move on by themselves.
+    const seen = new Set<string>();
+    await eventually(async () => {
+      seen.add((await showcase.getAttribute('data-panel')) ?? '');
+      return seen.has('traffic') && seen.has('bins') ? true : undefined;
+    }, 15_000, 'the traffic and bins panels in turn');
+    await page.keyboard.press('l');
+    expect(await showcase.getAttribute('lang')).toBe('en');
+    await page.screenshot({ path: join(SCREENSHOTS, 'showcase.png') });
+    expect(pageErrors).toEqual([]);
+  });
+
   it('back-fills the readings missed while the connection was down, leaving no hole', async () => {
     const { page, context, pageErrors } = await openDashboard('#/device/air-02?range=24h');
     await page.locator('[data-testid="device-page"][data-device="air-02"]').waitFor();
