@@ -35,14 +35,15 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
  * Which HTTP answers may succeed later unchanged, by the kind of request that got them.
  *
  * - `transient` (any HTTP peer; InfluxDB queries, the alert webhook): 408, 425, 429 and 5xx.
- * - `influx-write` (InfluxDB writes, with the durable log behind them): everything but 400 and
- *   413. Those two the writer answers by bisecting/splitting the batch, never by sending the
- *   same body again. 401/403/404 (credentials, database missing) and any other refusal are an
+ * - `influx-write` (InfluxDB writes, with the durable log behind them): everything but 400, 413
+ *   and 422. Those the writer answers by bisecting/splitting the batch, never by sending the
+ *   same body again (422 is InfluxDB 2.x/3.x refusing points, e.g. outside retention: retried
+ *   as it was, it would hold up the whole log). 401/403/404 (credentials, database missing) and any other refusal are an
  *   operator's fix, not the data's fault: the log holds the batch, so waiting is right.
  */
 export const RETRY_TABLES = {
   transient: (status: number): boolean => status === 408 || status === 425 || status === 429 || status >= 500,
-  'influx-write': (status: number): boolean => status !== 400 && status !== 413,
+  'influx-write': (status: number): boolean => status !== 400 && status !== 413 && status !== 422,
 } as const satisfies Record<string, (status: number) => boolean>;
 export type RetryTable = keyof typeof RETRY_TABLES;
 

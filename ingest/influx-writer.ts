@@ -16,6 +16,8 @@
  *   and the halves written again — rewriting good lines is harmless because the same
  *   measurement + tags + timestamp overwrites — until each bad line is isolated and
  *   dead-lettered with its reason. Cost: about 2·k·log2(n) extra writes for k bad lines.
+ * - 422 (InfluxDB 2.x/3.x: points it will not take, e.g. outside the bucket's retention): the
+ *   same bisection, so the refused points become dead letters instead of holding up the log.
  */
 import { AppError, isAppError, RETRY_AFTER_MAX_MS } from '../common/errors.ts';
 import type { InfluxClient } from '../common/influx.ts';
@@ -169,14 +171,14 @@ export function createBatchWriter(options: BatchWriterOptions): BatchWriter {
     } catch (caught) {
       const error = toAppError(caught);
       const status = error.status;
-      if (error.canRetry() || (status !== 400 && status !== 413)) throw error;
+      if (error.canRetry() || (status !== 400 && status !== 413 && status !== 422)) throw error;
       const body = String(error.details?.body ?? error.message);
       if (lines.length === 1) {
         const reason = classifyRefusal(status, body);
         result.deadLetters.push({ line: lines[0]!, reason, status, error: body.slice(0, 500) });
         return;
       }
-      // 413: halve until it fits. 400: the good lines are stored already; bisect to find the bad.
+      // 413: halve until it fits. 400/422: the good lines are stored already; bisect to find the bad.
       const half = Math.ceil(lines.length / 2);
       await writePart(lines.slice(0, half), stop, result);
       await writePart(lines.slice(half), stop, result);

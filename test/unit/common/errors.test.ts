@@ -24,7 +24,7 @@ describe('the decision table (status → canRetry)', () => {
     [405, true, false],
     [408, true, true],
     [413, false, false],
-    [422, true, false],
+    [422, false, false],
     [425, true, true],
     [429, true, true],
     [500, true, true],

@@ -120,8 +120,8 @@ describe('the writer and the InfluxDB client agree on what is retried', () => {
     expect(waits.length).toBe(error.canRetry() ? 1 : 0);
     expect(result.stored).toBe(4);
     if (!error.canRetry()) {
-      // 400 / 413: bisected, never the same body again.
-      expect([400, 413]).toContain(status);
+      // 400 / 413 / 422: bisected, never the same body again.
+      expect([400, 413, 422]).toContain(status);
       expect(fake.calls.slice(1).map((c) => c.length)).toEqual([2, 2]);
     }
   });
@@ -191,5 +191,24 @@ describe('stopping', () => {
     w.interrupt();
     await expect(writing).resolves.toMatchObject({ stored: 4 });
     expect(slept?.aborted).toBe(true);
+  });
+});
+
+describe('points InfluxDB 2.x/3.x will not take (422)', () => {
+  it('dead-letters the refused point as OUTSIDE_RETENTION and stores the rest, instead of retrying the batch for ever', async () => {
+    const beyond = 'air,device=old pm25=9 1';
+    const refusal = http(422, {}, 'partial write: points beyond retention policy dropped=1');
+    const client = {
+      calls: [] as string[][],
+      async write(lines: readonly string[]) {
+        this.calls.push([...lines]);
+        if (lines.includes(beyond)) throw toStoreError(refusal, 'write');
+      },
+    };
+    const { writer: w, waits } = writer(client);
+    const result = await w.write([...LINES, beyond]);
+    expect(result.stored).toBe(4);
+    expect(result.deadLetters.map((d) => [d.line, d.reason, d.status])).toEqual([[beyond, 'OUTSIDE_RETENTION', 422]]);
+    expect(waits).toEqual([]);
   });
 });
