@@ -3,4 +3,3 @@ export * from './types.ts';
 export * from './secrets.ts';
 export * from './service-credentials.ts';
 export * from './file-registry.ts';
-export * from './atomic-write.ts';

@@ -155,6 +155,8 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
   segments.push({ id: activeId, bytes: 0 });
   let activeOffset = 0;
   let committedOffset = 0;
+  // Bytes of all segments, kept as they change: totalBytes() is read for every append (the bound).
+  let segmentBytesTotal = segments.reduce((sum, s) => sum + s.bytes, 0);
 
   let pending: string[] = [];
   let pendingChars = 0;
@@ -217,7 +219,10 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
       if (doFsync) await active.datasync();
       committedOffset = activeOffset;
       const entry = segmentEntry(activeId);
-      if (entry) entry.bytes = activeOffset;
+      if (entry) {
+        segmentBytesTotal += activeOffset - entry.bytes;
+        entry.bytes = activeOffset;
+      }
       options.onCommit?.({ records: records.length, bytes: buffer.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
       group.settle();
       if (activeOffset >= segmentBytes) await rotate();
@@ -263,12 +268,13 @@ export async function openSegmentLog(options: SegmentLogOptions): Promise<Segmen
       }
     },
     committedEnd: () => ({ segment: activeId, offset: committedOffset }),
-    totalBytes: () => segments.reduce((sum, s) => sum + s.bytes, 0) + pendingChars,
+    totalBytes: () => segmentBytesTotal + pendingChars,
     segments: () => segments.map((s) => ({ ...s })),
     async deleteSegmentsBefore(segment) {
       let removed = 0;
       while (segments.length > 0 && segments[0]!.id < segment && segments[0]!.id !== activeId) {
-        const { id } = segments.shift()!;
+        const { id, bytes } = segments.shift()!;
+        segmentBytesTotal -= bytes;
         await unlink(join(dir, segmentFileName(id))).catch(() => {});
         removed += 1;
       }

@@ -213,12 +213,32 @@ export function decodeDocument<S, C>(codec: DocumentCodec<S, C>, where: string, 
   return { state: codec.decode(content.data), revision: envelope.data.revision ?? 0 };
 }
 
+/** Change listeners of a document store: one failing listener is logged and never stops the others. */
+export function createChangeListeners<S>(log: Logger, describe: Record<string, unknown>, what: string) {
+  const listeners = new Set<(state: S, cause: DocumentChangeCause) => void>();
+  return {
+    emit(state: S, cause: DocumentChangeCause): void {
+      for (const listener of listeners) {
+        try {
+          listener(state, cause);
+        } catch (error) {
+          log.error({ err: error, ...describe }, `a change listener of ${what} failed`);
+        }
+      }
+    },
+    add(listener: (state: S, cause: DocumentChangeCause) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
 export async function openDocumentStore<S, C>(options: DocumentStoreOptions<S, C>): Promise<DocumentStore<S>> {
   const { file, what } = options;
   const now = options.now ?? Date.now;
   const log = options.logger ?? createSilentLogger();
   const lockFile = file === undefined ? undefined : `${file}.lock`;
-  const listeners = new Set<(state: S, cause: DocumentChangeCause) => void>();
+  const listeners = createChangeListeners<S>(log, { file }, what);
   let state = options.empty();
   let revision = 0;
   let known: FileIdentity | undefined;
@@ -229,13 +249,7 @@ export async function openDocumentStore<S, C>(options: DocumentStoreOptions<S, C
   let cleaned = false;
 
   function emit(cause: DocumentChangeCause): void {
-    for (const listener of listeners) {
-      try {
-        listener(state, cause);
-      } catch (error) {
-        log.error({ err: error, file }, `a change listener of ${what} failed`);
-      }
-    }
+    listeners.emit(state, cause);
   }
 
   function parse(text: string): { state: S; revision: number } {
@@ -384,10 +398,7 @@ export async function openDocumentStore<S, C>(options: DocumentStoreOptions<S, C
     refresh: reload,
     update,
     write: (next) => update(() => ({ result: undefined, next })),
-    onChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    onChange: (listener) => listeners.add(listener),
     async close() {
       closed = true;
       if (poller) clearInterval(poller);

@@ -13,7 +13,7 @@
 import { Redis } from 'ioredis';
 import { AppError } from '../errors.ts';
 import { createSilentLogger } from '../logger.ts';
-import { decodeDocument, encodeDocument, type DocumentChangeCause, type DocumentStore, type DocumentStoreOptions, type DocumentUpdate } from './document-store.ts';
+import { createChangeListeners, decodeDocument, encodeDocument, type DocumentChangeCause, type DocumentStore, type DocumentStoreOptions, type DocumentUpdate } from './document-store.ts';
 
 const COMPARE_AND_SET = `if (redis.call('HGET', KEYS[1], 'rev') or '0') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'rev', ARGV[2], 'doc', ARGV[3])
@@ -46,16 +46,10 @@ export async function openRedisDocumentStore<S, C>(options: RedisDocumentStoreOp
   let exists = false;
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
-  const listeners = new Set<(state: S, cause: DocumentChangeCause) => void>();
+  const listeners = createChangeListeners<S>(log, { key }, what);
 
   function emit(cause: DocumentChangeCause): void {
-    for (const listener of listeners) {
-      try {
-        listener(state, cause);
-      } catch (error) {
-        log.error({ err: error, key }, `a change listener of ${what} failed`);
-      }
-    }
+    listeners.emit(state, cause);
   }
 
   function unavailable(error: unknown): AppError {
@@ -149,10 +143,7 @@ export async function openRedisDocumentStore<S, C>(options: RedisDocumentStoreOp
     refresh,
     update,
     write: (next) => update(() => ({ result: undefined, next })),
-    onChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    onChange: (listener) => listeners.add(listener),
     async close() {
       closed = true;
       await queue.catch(() => {});
