@@ -19,12 +19,12 @@ export function registerBrokerMetrics(registry: MetricsRegistry, broker: Broker,
   broker.aedes.on('ack', () => acked.inc());
   broker.aedes.on('client', () => connects.inc());
   registry.gauge({ name: 'streetlab_broker_connections_pending', help: 'Connections not yet through CONNECT (capped by MQTT_MAX_PENDING_CONNECTIONS).', collect: () => broker.securityStats().pendingConnections });
-  registry.gauge({
+  registry.counter({
     name: 'streetlab_broker_connections_refused_pending_limit',
     help: 'Connections closed on arrival because too many were pending (a counter read at scrape time).',
     collect: () => broker.securityStats().guard.pending_limit ?? 0,
   });
-  registry.gauge({
+  registry.counter({
     name: 'streetlab_broker_protocol_violations',
     help: 'Connections the strict MQTT front door closed (or answered with a CONNACK error), by reason (a counter read at scrape time).',
     collect: () => Object.entries(broker.securityStats().guard).map(([reason, value]) => ({ labels: { reason }, value })),

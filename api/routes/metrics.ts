@@ -11,8 +11,8 @@ export interface MetricsRoutesOptions {
 }
 
 export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { registry }) => {
-  const requests = registry.counter({ name: 'streetlab_api_http_requests_total', help: 'HTTP requests answered, by route and status class.' });
-  const latency = registry.histogram({ name: 'streetlab_api_http_request_seconds', help: 'HTTP request latency, by route.' });
+  const requests = registry.counter({ name: 'streetlab_api_http_requests_total', help: 'HTTP requests answered, by method, route and status class.', labelNames: ['method', 'route', 'status'] });
+  const latency = registry.histogram({ name: 'streetlab_api_http_request_seconds', help: 'HTTP request latency, by route.', labelNames: ['route'] });
   const children = new Map<string, { count: ReturnType<typeof requests.labels> }>();
   const timers = new Map<string, ReturnType<typeof latency.labels>>();
   // Route patterns, not URLs, as labels: bounded however clients spell their requests.
