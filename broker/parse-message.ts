@@ -5,12 +5,13 @@
  */
 import { z } from 'zod';
 import {
-  METRICS_BY_KIND,
-  READING_SCHEMAS,
   REJECTION_EXCERPT_CHARS,
+  metricsOf,
+  readingSchemaOf,
   REJECTION_REASONS,
   guessTopicOrigin,
   parseTopic,
+  readingKinds,
   type LiveReading,
   type ReadingKind,
   type Rejection,
@@ -74,6 +75,13 @@ export function parseMessage(topic: string, payload: Uint8Array, receivedAtMs: n
 
   if (!parsedTopic || parsedTopic.type !== 'reading') return reject('TOPIC_INVALID');
   const { kind, deviceId } = parsedTopic;
+  // Kinds are data (contracts/kinds.ts): the schema is the one built from the kind's current definition.
+  const schema = readingSchemaOf(kind);
+  if (!schema) {
+    return reject('KIND_UNKNOWN', [
+      { path: '', code: 'KIND_UNKNOWN', message: `unknown kind "${kind}" in the topic; the lab knows ${readingKinds().join(', ')} (GET /api/v1/kinds)` },
+    ]);
+  }
   if (payload.byteLength > limits.maxPayloadBytes) {
     return reject('PAYLOAD_TOO_LARGE', [
       { path: '', code: 'PAYLOAD_TOO_LARGE', message: `payload is ${payload.byteLength} bytes; the maximum is ${limits.maxPayloadBytes}` },
@@ -97,7 +105,7 @@ export function parseMessage(topic: string, payload: Uint8Array, receivedAtMs: n
     return reject('PAYLOAD_NOT_OBJECT', [{ path: '', code: 'PAYLOAD_NOT_OBJECT', message: `payload must be a JSON object, got ${got}` }], text);
   }
 
-  const result = READING_SCHEMAS[kind].safeParse(json);
+  const result = schema.safeParse(json);
   if (!result.success) return reject('FIELD_TYPE', issuesFrom(result.error.issues, kind, json as Record<string, unknown>), text);
 
   const data = result.data as Record<string, unknown> & { ts?: string | number; seq?: number; battery?: number; rssi?: number };
@@ -117,7 +125,7 @@ export function parseMessage(topic: string, payload: Uint8Array, receivedAtMs: n
   }
 
   const values: Record<string, number | boolean> = {};
-  for (const metric of METRICS_BY_KIND[kind]) {
+  for (const metric of metricsOf(kind)) {
     const value = data[metric];
     if (typeof value === 'number' || typeof value === 'boolean') values[metric] = value;
   }
@@ -166,7 +174,7 @@ function codeOf(issue: z.core.$ZodIssue, input: Record<string, unknown>): Reject
 }
 
 function allowedFields(kind: ReadingKind): string {
-  return ['ts', 'seq', 'battery', 'rssi', ...METRICS_BY_KIND[kind]].join(', ');
+  return ['ts', 'seq', 'battery', 'rssi', ...metricsOf(kind)].join(', ');
 }
 
 function excerptOf(payload: Uint8Array, text?: string): string {

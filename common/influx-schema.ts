@@ -2,7 +2,8 @@
  * Every InfluxDB name StreetLab uses, and the conversions between contract objects and
  * line protocol / query rows. Nobody else spells a measurement, tag or field name.
  *
- * Layout: one measurement per kind (`air`, `traffic`, `waste`), tag `device` plus registry
+ * Layout: one measurement per kind, named as the kind (`air`, `traffic`, `waste`, and any kind
+ * added at run time: contracts/kinds.ts), tag `device` plus registry
  * tags (`site`, `owner`), one field per contract metric (numbers as floats so a device
  * sending `3` then `3.5` never causes a field-type conflict; `lidOpen` as a boolean), the
  * health fields `seq`, `battery`, `rssi`, and `received_ms` (receive time, for latency
@@ -14,9 +15,12 @@
  * rejections within one millisecond keeps every one.
  */
 import type { LiveReading, ReadingKind, Rejection } from '../contracts/index.ts';
-import { READING_KINDS } from '../contracts/index.ts';
+import { KIND_ID_PATTERN, isKnownKind } from '../contracts/index.ts';
 
-export const MEASUREMENTS: Record<ReadingKind, string> = { air: 'air', traffic: 'traffic', waste: 'waste' };
+/** The measurement of a kind's readings: the kind id itself (its pattern is a safe identifier). */
+export function measurementOf(kind: ReadingKind): string {
+  return kind;
+}
 export const REJECTED_MEASUREMENT = 'rejected';
 export const TAG_DEVICE = 'device';
 export const TAG_SITE = 'site';
@@ -37,10 +41,10 @@ export const UNKNOWN_TAG_VALUE = 'unknown';
 export const ROLLUP_RETENTION_POLICY = 'rollups';
 export const ROLLUP_RESOLUTIONS = ['1h', '1d'] as const;
 export type RollupResolution = (typeof ROLLUP_RESOLUTIONS)[number];
-export const ROLLUP_MEASUREMENTS: Record<RollupResolution, Record<ReadingKind, string>> = {
-  '1h': { air: 'air_1h', traffic: 'traffic_1h', waste: 'waste_1h' },
-  '1d': { air: 'air_1d', traffic: 'traffic_1d', waste: 'waste_1d' },
-};
+/** `{kind}_1h`, `{kind}_1d`. */
+export function rollupMeasurementOf(kind: ReadingKind, resolution: RollupResolution): string {
+  return `${kind}_${resolution}`;
+}
 export const ROLLUP_STATS = ['mean', 'min', 'max', 'sum', 'count', 'first', 'last'] as const;
 export type RollupStat = (typeof ROLLUP_STATS)[number];
 export function rollupField(metric: string, stat: RollupStat): string {
@@ -52,8 +56,9 @@ export const ROLLUP_FIELD_INTERVAL = 'interval_s';
 /** One point per rollup run (field `started_ms`): where the next run looks for late readings. */
 export const ROLLUP_STATE_MEASUREMENT = 'rollup_state';
 
+/** Whether a measurement holds the readings of a kind this process knows. */
 export function isReadingMeasurement(name: string): name is ReadingKind {
-  return (READING_KINDS as readonly string[]).includes(name);
+  return isKnownKind(name);
 }
 
 function escapeTag(value: string): string {
@@ -87,7 +92,7 @@ export function readingToLine(reading: LiveReading, registryTags: RegistryTags =
 
 /** Measurement and tags of a device's reading lines: the same for all of them until its registry tags change. */
 export function readingLinePrefix(kind: ReadingKind, deviceId: string, registryTags: RegistryTags = {}): string {
-  return `${MEASUREMENTS[kind]}${tagString({ [TAG_DEVICE]: deviceId, ...registryTags })}`;
+  return `${measurementOf(kind)}${tagString({ [TAG_DEVICE]: deviceId, ...registryTags })}`;
 }
 
 /** The line for a reading whose prefix (readingLinePrefix) and times (epoch ms) the caller has already. */
@@ -158,7 +163,7 @@ export function rowToRejection(row: Record<string, unknown>): Rejection {
     reason: String(row[TAG_REASON]) as Rejection['reason'],
     message: String(row.message ?? ''),
     issues,
-    ...(typeof kind === 'string' && isReadingMeasurement(kind) ? { kind } : {}),
+    ...(typeof kind === 'string' && KIND_ID_PATTERN.test(kind) ? { kind } : {}),
     ...(typeof device === 'string' && device !== UNKNOWN_TAG_VALUE ? { deviceId: device } : {}),
     topic: String(row.topic ?? ''),
     receivedAt: new Date(Number(row.time)).toISOString(),

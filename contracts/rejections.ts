@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { ReadingKindSchema } from './readings.ts';
 
 export const REJECTION_REASONS = {
-  TOPIC_INVALID: 'the topic is not lab/v1/{air|traffic|waste}/{deviceId}',
+  TOPIC_INVALID: 'the topic is not lab/v1/{kind}/{deviceId}',
+  KIND_UNKNOWN: 'the topic names a kind the lab does not know (GET /api/v1/kinds lists them)',
   PAYLOAD_TOO_LARGE: 'the payload is larger than the configured maximum',
   PAYLOAD_NOT_UTF8: 'the payload is not valid UTF-8 text',
   PAYLOAD_NOT_JSON: 'the payload is not valid JSON',
@@ -20,6 +21,7 @@ export const REJECTION_REASONS = {
   TS_IN_FUTURE: 'the timestamp is too far in the future (device clock ahead?)',
   TS_TOO_OLD: 'the timestamp is older than the accepted window',
   RATE_LIMITED: 'the device sent more messages than its rate limit allows',
+  DEVICE_UNKNOWN: 'no registered device has this identifier (DevEUI, TTS device id, airrohr chip id or device id)',
 } as const;
 
 export type RejectionReason = keyof typeof REJECTION_REASONS;

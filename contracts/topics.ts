@@ -2,7 +2,7 @@
  * The one module that builds and parses MQTT topic strings. Nobody else concatenates topics.
  *
  * Device topics (public contract v1):
- *   lab/v1/{kind}/{deviceId}            a device publishes one reading
+ *   lab/v1/{kind}/{deviceId}            a device publishes one reading (kind: any well-formed kind id)
  *   lab/v1/{kind}/{deviceId}/rejected   the edge explains why a message was rejected
  *
  * Internal topic (written only by the broker's edge; devices may neither read nor write it):
@@ -11,7 +11,7 @@
  * The `$` prefix keeps it out of `#` subscriptions [MQTT-4.7.2-1], so a device that
  * subscribed to a wildcard never sees it.
  */
-import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from './readings.ts';
+import { DEVICE_ID_PATTERN, KIND_ID_PATTERN, type ReadingKind } from './readings.ts';
 
 
 export const TOPIC_ROOT = 'lab/v1';
@@ -31,8 +31,9 @@ export function buildRejectedTopic(kind: ReadingKind, deviceId: string): string 
 
 export type ParsedTopic = { type: 'reading'; kind: ReadingKind; deviceId: string } | { type: 'rejected'; kind: ReadingKind; deviceId: string };
 
+/** Any well-formed kind id: whether the lab knows the kind is the edge's question (KIND_UNKNOWN), not the topic's. */
 function isKind(value: string | undefined): value is ReadingKind {
-  return value !== undefined && (READING_KINDS as readonly string[]).includes(value);
+  return value !== undefined && KIND_ID_PATTERN.test(value);
 }
 
 function isDeviceId(value: string | undefined): value is string {

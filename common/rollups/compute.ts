@@ -11,15 +11,15 @@
  * window writes the same series and timestamp again, which InfluxDB treats as an overwrite:
  * every computation here is idempotent.
  */
-import { METRICS_BY_KIND, METRIC_UNITS, type ReadingKind } from '../../contracts/index.ts';
+import { numericMetricsOf, type ReadingKind } from '../../contracts/index.ts';
 import type { InfluxClient, InfluxSeries, QueryParams } from '../influx.ts';
 import { quoteIdentifier } from '../influx.ts';
 import {
-  MEASUREMENTS,
+  measurementOf,
   ROLLUP_FIELD_COMPLETENESS,
   ROLLUP_FIELD_INTERVAL,
   ROLLUP_FIELD_READINGS,
-  ROLLUP_MEASUREMENTS,
+  rollupMeasurementOf,
   ROLLUP_RETENTION_POLICY,
   TAG_DEVICE,
   rollupField,
@@ -36,7 +36,7 @@ export type LookupInterval = (deviceId: string) => number | undefined | Promise<
 
 /** Metrics that get rollups: every numeric metric of the kind (booleans have no mean or sum). */
 export function rollupMetrics(kind: ReadingKind): string[] {
-  return METRICS_BY_KIND[kind].filter((m) => METRIC_UNITS[kind][m] !== 'bool');
+  return [...numericMetricsOf(kind)];
 }
 
 /** % of the readings a device promises (one per interval) that a window holds, at most 100. */
@@ -54,8 +54,8 @@ export interface ComputeContext {
 
 function from(kind: ReadingKind, resolution?: RollupResolution): string {
   return resolution
-    ? `${quoteIdentifier(ROLLUP_RETENTION_POLICY)}.${quoteIdentifier(ROLLUP_MEASUREMENTS[resolution][kind])}`
-    : quoteIdentifier(MEASUREMENTS[kind]);
+    ? `${quoteIdentifier(ROLLUP_RETENTION_POLICY)}.${quoteIdentifier(rollupMeasurementOf(kind, resolution))}`
+    : quoteIdentifier(measurementOf(kind));
 }
 
 function hourlySelect(metrics: readonly string[]): string {
@@ -106,7 +106,7 @@ async function linesOf(
   context: ComputeContext,
 ): Promise<string[]> {
   const windowMs = resolution === '1h' ? HOUR_MS : DAY_MS;
-  const measurement = ROLLUP_MEASUREMENTS[resolution][kind];
+  const measurement = rollupMeasurementOf(kind, resolution);
   const lines: string[] = [];
   for (const s of series) {
     const tags = s.tags ?? {};

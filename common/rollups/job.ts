@@ -19,7 +19,7 @@
  * Recomputing is idempotent (same series and time overwrite), so overlaps cost only time.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { READING_KINDS, type ReadingKind } from '../../contracts/index.ts';
+import { readingKinds, type ReadingKind } from '../../contracts/index.ts';
 import type { InfluxClient } from '../influx.ts';
 import { quoteIdentifier } from '../influx.ts';
 import { FIELD_RECEIVED, ROLLUP_RETENTION_POLICY, ROLLUP_STATE_MEASUREMENT } from '../influx-schema.ts';
@@ -82,7 +82,8 @@ export function createRollupJob(options: RollupJobOptions): RollupJob {
   const log = options.logger ?? createSilentLogger();
   const schedule = options.schedule ?? DEFAULT_ROLLUP_SCHEDULE;
   if (!cron.validate(schedule)) throw new Error(`not a cron expression: ${schedule}`);
-  const kinds = options.kinds ?? READING_KINDS;
+  // Read at every run: a kind added at run time gets rollups from the next run on.
+  const kinds = () => options.kinds ?? readingKinds();
   const recomputeHours = Math.max(1, options.recomputeHours ?? 2);
   const lateWindowMs = options.lateWindowMs ?? 7 * DAY_MS;
   const lateMarginMs = options.lateMarginMs ?? 10 * 60_000;
@@ -138,7 +139,7 @@ export function createRollupJob(options: RollupJobOptions): RollupJob {
     const sinceMs = previous === undefined ? nowMs - lateWindowMs : previous - lateMarginMs;
     const ctx = context();
     const report: RollupRunReport = { startedMs: nowMs, sinceMs, hours: 0, lateHours: 0, days: 0, points: 0 };
-    for (const kind of kinds) {
+    for (const kind of kinds()) {
       const late = await findLateHours(influx, kind, lateFrom, recentFrom, sinceMs, FIELD_RECEIVED);
       const hours = new Set(late);
       for (let h = recentFrom; h <= currentHour; h += HOUR_MS) hours.add(h);
@@ -203,7 +204,7 @@ export function createRollupJob(options: RollupJobOptions): RollupJob {
         const hours: number[] = [];
         for (let h = first; h < toMs; h += HOUR_MS) hours.push(h);
         let points = 0;
-        for (const kind of kinds) points += (await recomputeHours_(ctx, kind, hours)).points;
+        for (const kind of kinds()) points += (await recomputeHours_(ctx, kind, hours)).points;
         return points;
       });
     },

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { METRICS_BY_KIND, METRIC_UNITS, READING_SCHEMAS, REJECTION_REASONS, type ReadingKind, type RejectionReason } from '../../../contracts/index.ts';
+import { metricsOf, unitsOf, readingSchemaOf, REJECTION_REASONS, type ReadingKind, type RejectionReason } from '../../../contracts/index.ts';
 import { parseMessage } from '../../../broker/parse-message.ts';
 
 interface Fixture {
@@ -24,7 +24,7 @@ const bytesOf = (f: Fixture) => Buffer.from(f.raw ?? JSON.stringify(f.payload));
 
 describe('valid reading fixtures', () => {
   it.each(load('valid'))('$file is accepted by its schema and by the parser', (fixture) => {
-    expect(READING_SCHEMAS[fixture.kind].safeParse(fixture.payload).success).toBe(true);
+    expect(readingSchemaOf(fixture.kind)!.safeParse(fixture.payload).success).toBe(true);
     const result = parseMessage(`lab/v1/${fixture.kind}/dev-1`, bytesOf(fixture), RECEIVED_AT);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
@@ -49,7 +49,7 @@ describe('invalid reading fixtures', () => {
   it('has a fixture for every reason a payload alone can cause', () => {
     const covered = new Set(load('invalid').map((f) => f.reason));
     const payloadReasons = Object.keys(REJECTION_REASONS).filter(
-      (r) => !['TOPIC_INVALID', 'PAYLOAD_TOO_LARGE', 'PAYLOAD_NOT_UTF8', 'TS_IN_FUTURE', 'TS_TOO_OLD', 'RATE_LIMITED'].includes(r),
+      (r) => !['TOPIC_INVALID', 'KIND_UNKNOWN', 'DEVICE_UNKNOWN', 'PAYLOAD_TOO_LARGE', 'PAYLOAD_NOT_UTF8', 'TS_IN_FUTURE', 'TS_TOO_OLD', 'RATE_LIMITED'].includes(r),
     );
     expect([...covered].sort()).toEqual(payloadReasons.sort());
   });
@@ -57,12 +57,12 @@ describe('invalid reading fixtures', () => {
 
 describe('units', () => {
   it('every metric of every kind has a unit for OpenAPI and the dashboard', () => {
-    expect(METRIC_UNITS.air.pm25).toBe('µg/m³');
-    expect(METRIC_UNITS.air.co).toBe('mg/m³');
-    expect(METRIC_UNITS.traffic.speed).toBe('km/h');
-    expect(METRIC_UNITS.waste.fill).toBe('%');
+    expect(unitsOf('air').pm25).toBe('µg/m³');
+    expect(unitsOf('air').co).toBe('mg/m³');
+    expect(unitsOf('traffic').speed).toBe('km/h');
+    expect(unitsOf('waste').fill).toBe('%');
     for (const kind of ['air', 'traffic', 'waste'] as const) {
-      for (const metric of METRICS_BY_KIND[kind]) expect(METRIC_UNITS[kind][metric], `${kind}.${metric}`).toBeTruthy();
+      for (const metric of metricsOf(kind)) expect(unitsOf(kind)[metric], `${kind}.${metric}`).toBeTruthy();
     }
   });
 });

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LIVE_BATCH_TOPIC, READING_KINDS, buildReadingTopic, buildRejectedTopic, parseTopic } from '../../../contracts/index.ts';
+import { LIVE_BATCH_TOPIC, BUILT_IN_KINDS, buildReadingTopic, buildRejectedTopic, parseTopic } from '../../../contracts/index.ts';
 
-const kind = fc.constantFrom(...READING_KINDS);
+const kind = fc.constantFrom(...BUILT_IN_KINDS);
 const deviceId = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
 
 describe('topics', () => {
@@ -18,7 +18,10 @@ describe('topics', () => {
   it.each([
     'lab/v1/air',
     'lab/v1/air/',
-    'lab/v1/bike/dev-1',
+    'lab/v1/Bike/dev-1',
+    'lab/v1/b/dev-1',
+    'lab/v1/1air/dev-1',
+    `lab/v1/${'k'.repeat(33)}/dev-1`,
     'lab/v2/air/dev-1',
     'lab/v1/air/dev 1',
     'lab/v1/air/dev+1',
