@@ -59,6 +59,33 @@ export const BrokerConfigSchema = z.object({
   /** /metrics, /healthz, /readyz of the broker; `off` for none. */
   BROKER_HTTP_HOST: z.string().default('127.0.0.1'),
   BROKER_HTTP_PORT: optionalPortSchema(9102),
+  /**
+   * HTTP ingestion (broker/ingest-http.ts): HTTP devices, The Things Stack and ChirpStack
+   * webhooks, Sensor.Community sensors; `off` for none. Not INGEST_HTTP_*: those are the
+   * ingest worker's metrics port, and one environment often configures both services.
+   */
+  EDGE_HTTP_HOST: z.string().default('127.0.0.1'),
+  EDGE_HTTP_PORT: optionalPortSchema(8088),
+  /** Largest HTTP ingestion request body (an array of readings, an uplink). */
+  EDGE_HTTP_BODY_LIMIT_BYTES: byteSizeSchema(256 * 1024),
+  /**
+   * Failed HTTP ingestion requests (no or a wrong secret, unknown device or integration) per
+   * source address: this many at once, refilled by EDGE_HTTP_FAILURES_PER_MIN; over it the
+   * address is answered 429 with Retry-After. EDGE_HTTP_FAILURES_PER_MIN=0 turns the limit off.
+   */
+  EDGE_HTTP_FAILURES_BURST: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  EDGE_HTTP_FAILURES_PER_MIN: z.coerce.number().min(0).max(1_000_000).default(20),
+  /** Repeated DEVICE_UNKNOWN records of one identifier within this window are counted, not stored one by one. */
+  EDGE_HTTP_UNKNOWN_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
+  /**
+   * Whose X-Forwarded-For names a request's source address: `loopback` (the API on this host),
+   * addresses or CIDRs and `uniquelocal` (private networks), comma-separated; `true` any, `false` none.
+   */
+  EDGE_HTTP_TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|[0-9A-Za-z.:/,\s]+)$/, 'true, false, or comma-separated addresses, CIDRs, loopback, linklocal, uniquelocal')
+    .default('loopback')
+    .transform((value) => (value === 'true' ? true : value === 'false' ? false : value)),
   LOG_LEVEL: LogLevelSchema,
 });
 export type BrokerConfig = z.infer<typeof BrokerConfigSchema>;

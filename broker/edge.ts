@@ -20,6 +20,10 @@
  * At its bound (`maxLogBytes`: ingest or InfluxDB away for long) the edge holds new readings
  * until the drainer frees space; devices are slowed down through TCP, nothing is refused.
  *
+ * Readings that arrive another way — HTTP devices, network-server webhooks and MQTT bridges
+ * (broker/ingest-http.ts, broker/adapters/) — go through `submit`, the same path as `take`: it
+ * resolves when the line is durable, so their HTTP 2xx or upstream PUBACK means what ours does.
+ *
  * The log holds line protocol (common/influx-schema.ts), so ingest only batches and posts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -59,6 +63,9 @@ export interface EdgeOptions {
   now?: () => number;
 }
 
+/** What became of one submitted message: stored as a reading, or as its rejection. */
+export type SubmitOutcome = { accepted: LiveReading; rejection?: undefined } | { rejection: Rejection; accepted?: undefined };
+
 export interface EdgeCounters {
   received: number;
   accepted: number;
@@ -77,6 +84,12 @@ export interface Edge {
    * live feed; `done` once the line is durable, or with the error that kept it out.
    */
   take(topic: string, payload: Uint8Array, done: (error?: Error | null) => void): void;
+  /**
+   * The same path as `take` for readings that arrive another way (HTTP, network servers):
+   * resolves with the outcome once its line is durable — the moment `take` would let the
+   * PUBACK go — and rejects when the log refused it (nothing was stored; the sender retries).
+   */
+  submit(topic: string, payload: Uint8Array): Promise<SubmitOutcome>;
   /** A rejection the broker decided before parsing (foreign topic, oversized payload). */
   refuse(rejection: Rejection, done?: (error?: Error | null) => void): void;
   counters(): EdgeCounters;
@@ -237,35 +250,47 @@ export async function createEdge(options: EdgeOptions = {}): Promise<Edge> {
     if (aedes && !aedes.closed && rejection.kind && rejection.deviceId) publish(buildRejectedTopic(rejection.kind, rejection.deviceId), JSON.stringify(rejection), 1);
   }
 
+  function takeMessage(topic: string, payload: Uint8Array, done: (error?: Error | null) => void, report?: (outcome: SubmitOutcome) => void): void {
+    counters.received += 1;
+    m.received.inc();
+    let line: string;
+    try {
+      const receivedAtMs = now();
+      const result = parseMessage(topic, payload, receivedAtMs, limits);
+      if (result.ok) {
+        const reading = result.reading;
+        line = readingLineFrom(linePrefix(reading), reading, result.tsMs, receivedAtMs);
+        counters.accepted += 1;
+        m.accepted.inc();
+        live.reading(reading);
+        report?.({ accepted: reading });
+      } else {
+        line = rejectionToLine(result.rejection);
+        rejectionFanOut(result.rejection);
+        report?.({ rejection: result.rejection });
+      }
+    } catch (error) {
+      // parseMessage is total; this is the last line of defence so one message never kills the broker.
+      log.error({ err: error, topic }, 'unexpected error validating a message');
+      done(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    settle(line, done);
+  }
+
   return {
     logDir,
     attach(instance) {
       aedes = instance;
     },
     take(topic, payload, done) {
-      counters.received += 1;
-      m.received.inc();
-      let line: string;
-      try {
-        const receivedAtMs = now();
-        const result = parseMessage(topic, payload, receivedAtMs, limits);
-        if (result.ok) {
-          const reading = result.reading;
-          line = readingLineFrom(linePrefix(reading), reading, result.tsMs, receivedAtMs);
-          counters.accepted += 1;
-          m.accepted.inc();
-          live.reading(reading);
-        } else {
-          line = rejectionToLine(result.rejection);
-          rejectionFanOut(result.rejection);
-        }
-      } catch (error) {
-        // parseMessage is total; this is the last line of defence so one message never kills the broker.
-        log.error({ err: error, topic }, 'unexpected error validating a message');
-        done(error instanceof Error ? error : new Error(String(error)));
-        return;
-      }
-      settle(line, done);
+      takeMessage(topic, payload, done);
+    },
+    submit(topic, payload) {
+      return new Promise<SubmitOutcome>((resolve, reject) => {
+        let outcome: SubmitOutcome | undefined;
+        takeMessage(topic, payload, (error) => (error ? reject(error) : resolve(outcome!)), (decided) => (outcome = decided));
+      });
     },
     refuse(rejection, done) {
       counters.received += 1;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { exitOnConfigError, parseConfig } from '../common/config.ts';
 import { AppError } from '../common/errors.ts';
+import { openKindCatalogue } from '../common/kinds/index.ts';
 import { openFileRegistry, type FileRegistry } from '../common/registry/index.ts';
 import { createBrokerPolicy } from './auth.ts';
 import { createClusterEngines } from './cluster.ts';
@@ -14,6 +15,7 @@ import { createBroker } from './broker.ts';
 import { BrokerConfigSchema, brokerConfigProblems } from './config.ts';
 import { registerBrokerMetrics } from './metrics.ts';
 import { createFilePersistence, type FilePersistence } from './persistence-file.ts';
+import { startEdgeIngestion, type EdgeIngestion } from './adapters/ingestion.ts';
 
 function readPem(path: string, variable: string): Buffer {
   try {
@@ -38,6 +40,8 @@ try {
   // Security: the device registry (shared with the API and ingest through DATA_DIR) and the services' token.
   // The registry tags every reading (site, owner) and, secured, authenticates the devices.
   const registry: FileRegistry = await openFileRegistry({ dataDir: resolve(config.DATA_DIR), redisUrl: config.REDIS_URL, logger: log });
+  // The kinds the edge validates against (common/kinds/): a kind added through the API is known here at once.
+  const kinds = await openKindCatalogue({ dataDir: resolve(config.DATA_DIR), redisUrl: config.REDIS_URL, logger: log });
   if (config.MQTT_ALLOW_ANONYMOUS) {
     log.warn('MQTT_ALLOW_ANONYMOUS=true: open broker, no authentication and no topic ACL');
   } else {
@@ -111,9 +115,32 @@ try {
           log,
         );
   if (ops) log.info({ url: ops.url }, 'broker metrics and health listening');
+  // HTTP devices, network-server webhooks and MQTT bridges, all through the edge (broker/adapters/).
+  let ingestion: EdgeIngestion | undefined;
+  if (config.EDGE_HTTP_PORT !== undefined) {
+    ingestion = await startEdgeIngestion({
+      edge,
+      registry,
+      dataDir: resolve(config.DATA_DIR),
+      redisUrl: config.REDIS_URL,
+      http: {
+        host: config.EDGE_HTTP_HOST,
+        port: config.EDGE_HTTP_PORT,
+        bodyLimitBytes: config.EDGE_HTTP_BODY_LIMIT_BYTES,
+        failureLimit: config.EDGE_HTTP_FAILURES_PER_MIN > 0 ? { burst: config.EDGE_HTTP_FAILURES_BURST, perMinute: config.EDGE_HTTP_FAILURES_PER_MIN } : false,
+        // HTTP devices get the rate MQTT devices have.
+        deviceRate: config.MQTT_DEVICE_RATE_PER_S > 0 ? { ratePerSecond: config.MQTT_DEVICE_RATE_PER_S, burst: config.MQTT_DEVICE_BURST } : false,
+        unknownWindowMs: config.EDGE_HTTP_UNKNOWN_WINDOW_S * 1000,
+        trustProxy: config.EDGE_HTTP_TRUST_PROXY,
+      },
+      logger: log,
+    });
+  }
   onShutdown(log, async () => {
+    await ingestion?.close();
     await broker.close();
     await registry.close();
+    await kinds.close();
     await ops?.close();
   });
 } catch (error) {

@@ -229,6 +229,7 @@ export async function createPipeline(influxUrl: string, options: { database?: st
         BROKER_PERSISTENCE: options.brokerPersistence ?? 'file',
         DATA_DIR: dataDir.path,
         BROKER_HTTP_PORT: '0',
+        EDGE_HTTP_PORT: '0',
         // Durability, not security, is under test here: an open broker without per-device rate limits.
         MQTT_ALLOW_ANONYMOUS: 'true',
         MQTT_DEVICE_RATE_PER_S: '0',
