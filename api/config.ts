@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { ResearchConfigShape } from './jobs/research.ts';
 import { AlertsConfigShape } from './alerts/config.ts';
+import { MapConfigShape } from './map-config.ts';
+import { OpenDataConfigShape } from './open-data.ts';
+import { LabConfigShape } from './labs/config.ts';
 import { booleanSchema, byteSizeSchema, cronSchema, InfluxConfigShape, LogLevelSchema, MqttClientConfigShape, portSchema, positiveIntSchema } from '../common/config.ts';
 
 export const ApiConfigSchema = z.object({
@@ -27,9 +30,19 @@ export const ApiConfigSchema = z.object({
   ADMIN_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
   /** Open data: read endpoints and the live feed without credentials. */
   PUBLIC_READ: booleanSchema(false),
+  /** The open data's licence (a known SPDX id or `<id> <URL>`) and attribution (api/open-data.ts). */
+  ...OpenDataConfigShape,
+  /** The default lab: LAB_ID, LAB_NAME, LAB_AREA (api/labs/config.ts). */
+  ...LabConfigShape,
   /** Requests per client (API key, else address) per window; 0 turns the limit off. */
   RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(1_200),
   RATE_LIMIT_WINDOW_MS: positiveIntSchema(60_000),
+  /**
+   * The broker's HTTP ingestion listener (its EDGE_HTTP_HOST:EDGE_HTTP_PORT, e.g.
+   * http://127.0.0.1:8088): when set, POST /api/v1/devices/{id}/readings and /api/v1/uplinks/*
+   * sent to the API are passed on to it, so devices and network servers need only this port.
+   */
+  EDGE_HTTP_URL: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
   /** Largest request body; bigger → 413. */
   BODY_LIMIT_BYTES: byteSizeSchema(64 * 1024),
   /** Trial reports: most readings read per device for one report (beyond → 400 asking for a sub-range). */
@@ -40,6 +53,8 @@ export const ApiConfigSchema = z.object({
   ...ResearchConfigShape,
   /** Alerts: rules, webhook, the offline-detection and alert-repeats jobs (api/alerts/config.ts). */
   ...AlertsConfigShape,
+  /** The dashboard's street map: tile server and attribution (api/map-config.ts). */
+  ...MapConfigShape,
   LOG_LEVEL: LogLevelSchema,
 });
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;

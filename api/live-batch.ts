@@ -32,6 +32,23 @@ export function roomsOf(kind: string, deviceId: string): string[] {
   return ['all', `kind:${kind}`, `device:${deviceId}`, `kind:${kind}|device:${deviceId}`];
 }
 
+/**
+ * A lab's copy of a room. A lab-scoped socket (api/labs/scope.ts) joins only these, and an
+ * event of a lab's device goes to the platform's rooms and the lab's copies (withLabRooms),
+ * so a socket of one lab never gets another lab's events, whatever it subscribes to.
+ */
+export function labRoom(lab: string, room: string): string {
+  return `lab:${lab}|${room}`;
+}
+
+/** The rooms of an event of a device in `lab` (undefined: not registered, platform sockets only). */
+export function withLabRooms(rooms: readonly string[], lab: string | undefined): string[] {
+  return lab === undefined ? [...rooms] : [...rooms, ...rooms.map((room) => labRoom(lab, room))];
+}
+
+/** Every socket joins this room (or its lab's copy): `device` events go to it. */
+export const DEVICE_EVENTS_ROOM = 'device-events';
+
 /** Every batching socket is in this room too, so per-event emits can leave them out. */
 export const BATCHING_ROOM = 'batching';
 

@@ -8,6 +8,11 @@
  * Clients that connect with `auth: { batch: true }` get `readings` / `rejections` arrays
  * instead (live-batch.ts): they join the same rooms (so `alert` reaches them unchanged) and
  * the room `batching`, which the per-event emits leave out.
+ *
+ * Open data: a socket without credentials (PUBLIC_READ; api/plugins/live.ts marks it with
+ * `socket.data.openData`) joins the room `open-data`, which every rejection and alert emit
+ * leaves out: anonymous clients get readings and device events, never a rejected payload's
+ * excerpt or an alert.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Server, Socket } from 'socket.io';
@@ -17,6 +22,8 @@ import {
   type LiveFeedBatch,
   LiveHandshakeAuthSchema,
   SubscribeRequestSchema,
+  isKnownKind,
+  readingKinds,
   type ClientToServerEvents,
   type LiveHandshakeAuth,
   type LiveReading,
@@ -26,9 +33,14 @@ import {
 } from '../contracts/index.ts';
 import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
-import { BATCHING_ROOM, createLiveBatcher, roomFor, roomsOf, type GroupChange } from './live-batch.ts';
+import { BATCHING_ROOM, DEVICE_EVENTS_ROOM, createLiveBatcher, labRoom, roomFor, roomsOf, withLabRooms, type GroupChange } from './live-batch.ts';
 
-export { roomFor, roomsOf };
+export { DEVICE_EVENTS_ROOM, roomFor, roomsOf, withLabRooms };
+
+/** Sockets of anonymous callers: rejections and alerts are emitted `.except(OPEN_DATA_ROOM)`. */
+export const OPEN_DATA_ROOM = 'open-data';
+/** What the per-event emits of rejections leave out: batching sockets (they get arrays) and open-data ones. */
+const NO_SINGLE_REJECTIONS = [BATCHING_ROOM, OPEN_DATA_ROOM];
 
 export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents>;
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
@@ -44,6 +56,8 @@ export interface LiveHubOptions {
   onRejection?: ((rejection: Rejection) => void) | undefined;
   /** Most events per `readings` / `rejections` batch (default LIVE_BATCH_MAX). */
   maxBatch?: number | undefined;
+  /** The lab of a registered device (its events also go to that lab's rooms); undefined = no labs. */
+  labOf?: ((deviceId: string) => string | undefined) | undefined;
 }
 
 /** Told of every valid live reading and rejection (e.g. the alert engine); must not throw or block. */
@@ -85,7 +99,7 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
     send: (room, batch) => {
       // Local: every API node gets the whole feed from the broker (cluster mode: no echo through Redis).
       if (batch.event === 'readings') io.local.to(room).emit('readings', batch.items);
-      else io.local.to(room).emit('rejections', batch.items);
+      else io.local.to(room).except(OPEN_DATA_ROOM).emit('rejections', batch.items);
     },
   });
 
@@ -99,6 +113,11 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
 
   io.on('connection', (socket: LiveSocket) => {
     const batching = (socket.handshake.auth as LiveHandshakeAuth | undefined)?.batch === true;
+    // A lab-scoped socket (api/plugins/live.ts sets `data.lab`) lives in its lab's copies of the rooms only.
+    const lab = typeof socket.data?.lab === 'string' ? (socket.data.lab as string) : undefined;
+    const scoped = (room: string) => (lab === undefined ? room : labRoom(lab, room));
+    void socket.join(scoped(DEVICE_EVENTS_ROOM));
+    if (socket.data?.openData === true) void socket.join(OPEN_DATA_ROOM);
     const regroup = (change: GroupChange) => {
       if (change.leave) void socket.leave(change.leave);
       if (change.join) void socket.join(change.join);
@@ -120,7 +139,11 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
         if (typeof ack === 'function') ack({ ok: false, error: message });
         return;
       }
-      const room = roomFor(parsed.data);
+      if (parsed.data.kind !== undefined && !isKnownKind(parsed.data.kind)) {
+        if (typeof ack === 'function') ack({ ok: false, error: `kind: unknown kind "${parsed.data.kind}"; one of ${readingKinds().join(', ')}` });
+        return;
+      }
+      const room = scoped(roomFor(parsed.data));
       if (join) void socket.join(room);
       else void socket.leave(room);
       if (batching) regroup(join ? batcher.subscribe(socket.id, room) : batcher.unsubscribe(socket.id, room));
@@ -176,14 +199,14 @@ export function createLiveHub(options: LiveHubOptions): LiveHub {
       return;
     }
     for (const reading of body.readings) {
-      const rooms = roomsOf(reading.kind, reading.deviceId);
+      const rooms = withLabRooms(roomsOf(reading.kind, reading.deviceId), options.labOf?.(reading.deviceId));
       if (singleSockets > 0) io.local.to(rooms).except(BATCHING_ROOM).emit('reading', reading);
       batcher.pushReading(reading, rooms);
       for (const listener of listeners) listener.onReading?.(reading);
     }
     for (const rejection of body.rejections) {
-      const rooms = rejection.kind && rejection.deviceId ? roomsOf(rejection.kind, rejection.deviceId) : ['all'];
-      if (singleSockets > 0) io.local.to(rooms).except(BATCHING_ROOM).emit('rejected', rejection);
+      const rooms = rejection.kind && rejection.deviceId ? withLabRooms(roomsOf(rejection.kind, rejection.deviceId), options.labOf?.(rejection.deviceId)) : ['all'];
+      if (singleSockets > 0) io.local.to(rooms).except(NO_SINGLE_REJECTIONS).emit('rejected', rejection);
       batcher.pushRejection(rejection, rooms);
       for (const listener of listeners) listener.onRejection?.(rejection);
     }

@@ -12,10 +12,12 @@ import { createMetricsRegistry, registerProcessMetrics, type MetricsRegistry } f
 import type { DeviceRegistry } from '../common/registry/types.ts';
 import type { Alerting, AlertingOptions } from './alerts/index.ts';
 import { buildApp, type AppOptions } from './app.ts';
+import type { KindCatalogue } from '../common/kinds/index.ts';
+import type { IntegrationStore } from '../common/registry/integrations.ts';
 import type { ResearchOptions } from './jobs/research.ts';
 import { createScheduler, type Scheduler } from './jobs/scheduler.ts';
 import { createLease } from '../common/lease.ts';
-import type { LiveHub, LiveServer } from './live-hub.ts';
+import { DEVICE_EVENTS_ROOM, withLabRooms, type LiveHub, type LiveServer } from './live-hub.ts';
 import { alertingOf } from './plugins/alerting.ts';
 import { liveOf, type Live } from './plugins/live.ts';
 import { createReadingStore } from './store.ts';
@@ -34,6 +36,12 @@ export interface ApiServerOptions {
   corsOrigins?: string[];
   /** Device registry (devices and API keys); without it there are no device or key routes. */
   registry?: DeviceRegistry | undefined;
+  /** Network-server integrations (/api/v1/integrations); the caller opens and closes it. */
+  integrations?: IntegrationStore | undefined;
+  /** EDGE_HTTP_URL: device readings and uplinks are passed on to the broker's HTTP ingestion listener. */
+  edgeHttpUrl?: string | undefined;
+  /** The kind catalogue (common/kinds/): /api/v1/kinds; the caller opens and closes it. */
+  kinds?: KindCatalogue | undefined;
   /** ADMIN_TOKEN: the root credential for admin routes. */
   adminToken?: string | undefined;
   /** PUBLIC_READ: read routes and the live feed without credentials. Default false. */
@@ -55,6 +63,12 @@ export interface ApiServerOptions {
    * evaluation run on one API node at a time, the holder of a lease in Redis.
    */
   cluster?: { redisUrl: string; leaseTtlMs?: number; nodeId?: string } | undefined;
+  /** The dashboard's street map: tile server and attribution (default OpenStreetMap's). */
+  map?: AppOptions['map'];
+  /** The open data's licence and attribution (DATA_LICENCE, DATA_ATTRIBUTION); default CC-BY-4.0. */
+  licence?: AppOptions['licence'];
+  /** The default lab (LAB_ID, LAB_NAME, LAB_AREA): created on start unless it exists. */
+  defaultLab?: AppOptions['defaultLab'];
 }
 
 export interface ApiServer {
@@ -92,11 +106,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const metrics = options.metrics ?? createMetricsRegistry();
   if (!options.metrics) registerProcessMetrics(metrics);
   metrics.gauge({ name: 'streetlab_api_socketio_clients', help: 'socket.io clients connected (live feed).', collect: () => live?.io.engine.clientsCount ?? 0 });
-  metrics.gauge({ name: 'streetlab_api_live_events_forwarded', help: 'Live events forwarded from the broker to socket.io since start (a counter read at scrape time).', collect: () => live?.hub.stats().forwarded ?? 0 });
-  metrics.gauge({ name: 'streetlab_api_live_events_dropped', help: 'Live events dropped as malformed since start.', collect: () => live?.hub.stats().dropped ?? 0 });
+  metrics.counter({ name: 'streetlab_api_live_events_forwarded', help: 'Live events forwarded from the broker to socket.io since start (a counter read at scrape time).', collect: () => live?.hub.stats().forwarded ?? 0 });
+  metrics.counter({ name: 'streetlab_api_live_events_dropped', help: 'Live events dropped as malformed since start.', collect: () => live?.hub.stats().dropped ?? 0 });
   if (options.alerts !== false) {
     metrics.gauge({ name: 'streetlab_api_alerts_active', help: 'Alerts open right now.', collect: () => alerting?.engine.stats().active ?? 0 });
-    metrics.gauge({ name: 'streetlab_api_alert_webhook_failed', help: 'Alert events the webhook never accepted (attempts exhausted) since start.', collect: () => alerting?.webhook?.stats().failed ?? 0 });
+    metrics.counter({ name: 'streetlab_api_alert_webhook_failed', help: 'Alert events the webhook never accepted (attempts exhausted) since start.', collect: () => alerting?.webhook?.stats().failed ?? 0 });
   }
   metrics.gauge({ name: 'streetlab_api_jobs_lease_held', help: '1 while this API node runs the scheduled jobs and evaluates alerts (always 1 without cluster mode).', collect: () => (leader() ? 1 : 0) });
   metrics.gauge({ name: 'streetlab_api_broker_connected', help: '1 while the live feed is connected to the broker.', collect: () => (live?.hub.connected() ? 1 : 0) });
@@ -107,6 +121,9 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     logger: log,
     dashboardDir: options.dashboardDir,
     registry: options.registry,
+    integrations: options.integrations,
+    edgeHttpUrl: options.edgeHttpUrl,
+    kinds: options.kinds,
     live: {
       mqttUrl: options.mqttUrl,
       mqttUsername: options.mqttUsername,
@@ -121,8 +138,11 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     auth: { adminToken: options.adminToken, publicRead: options.publicRead ?? false },
     security: { corsOrigins: options.corsOrigins ?? [], ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }) },
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
-    // Every node sees registry changes itself: its own sockets only.
-    onDeviceStatus: (status) => live?.io.local.emit('device', status),
+    ...(options.map ? { map: options.map } : {}),
+    ...(options.licence ? { licence: options.licence } : {}),
+    ...(options.defaultLab ? { defaultLab: options.defaultLab } : {}),
+    // Every node sees registry changes itself: its own sockets only, the platform's and the device's lab's.
+    onDeviceStatus: (status, lab) => live?.io.local.to(withLabRooms([DEVICE_EVENTS_ROOM], lab)).emit('device', status),
     readinessChecks: {
       influxdb: async () => ({ ok: await influx.ping() }),
       broker: async () => ({ ok: live?.hub.connected() ?? false }),

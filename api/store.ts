@@ -6,12 +6,12 @@
  * Statements come from api/query/influxql.ts: values from requests only ever travel as bound
  * parameters; measurement and field names come from the contract allow-lists.
  */
-import { METRICS_BY_KIND, type AqiResponse, type EaqiStation, type LiveReading, type ReadingKind, type Rejection, type WhoResponse } from '../contracts/index.ts';
+import { metricsOf, type AqiResponse, type EaqiStation, type LiveReading, type ReadingKind, type Rejection, type WhoResponse } from '../contracts/index.ts';
 import type { InfluxClient, QueryParams } from '../common/influx.ts';
 import { createInfluxClient, seriesToRows } from '../common/influx.ts';
 import { TAG_DEVICE, rowToReading, rowToRejection } from '../common/influx-schema.ts';
 import { answerAqi, answerWho } from './query/aqi.ts';
-import { lastValueStatement, latestStatement, rejectionsStatement, wasteFillStatement } from './query/influxql.ts';
+import { anyReadingStatement, lastValueStatement, latestStatement, rejectionsStatement, wasteFillStatement } from './query/influxql.ts';
 import type { FillReading } from './waste/collections.ts';
 import { AppError } from '../common/errors.ts';
 import type { QueryLimits } from './query/limits.ts';
@@ -39,9 +39,16 @@ export interface ReadingQueries {
    * device that sends some metrics less often than others still shows each one's age.
    */
   latestPerMetric(kinds: readonly ReadingKind[], nowMs: number, windowMs: number): Promise<LatestPerMetric>;
-  rejections(filter: { device?: string | undefined; kind?: ReadingKind | undefined; fromMs: number; limit: number }): Promise<Rejection[]>;
+  /** `within`: only these devices (a lab's, api/labs/scope.ts). */
+  rejections(filter: { device?: string | undefined; kind?: ReadingKind | undefined; fromMs: number; limit: number; within?: Pick<TagFilter, 'devices' | 'excludeDevices'> | undefined }): Promise<Rejection[]>;
+  /** Whether any raw reading of the kind is stored (the kind catalogue's versioning rules depend on it). */
+  hasReadings(kind: ReadingKind): Promise<boolean>;
   /** The EAQI at `atMs` of a device or a site (api/query/aqi.ts). */
-  aqi(input: { device?: string | undefined; site?: string | undefined; atMs: number; station: EaqiStation }, nowMs: number, limits: QueryLimits): Promise<AqiResponse>;
+  aqi(
+    input: { device?: string | undefined; site?: string | undefined; atMs: number; station: EaqiStation; within?: Pick<TagFilter, 'devices' | 'excludeDevices'> | undefined },
+    nowMs: number,
+    limits: QueryLimits,
+  ): Promise<AqiResponse>;
   /** WHO 2021 guideline exceedance days per device. */
   who(input: { filter: TagFilter; fromMs: number; toMs: number }, nowMs: number, limits: QueryLimits): Promise<WhoResponse>;
 }
@@ -101,7 +108,7 @@ export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryCh
 
     async latestPerMetric(kinds, nowMs, windowMs) {
       const params: QueryParams = {};
-      const asked = kinds.flatMap((kind) => METRICS_BY_KIND[kind].map((metric) => ({ kind, metric })));
+      const asked = kinds.flatMap((kind) => metricsOf(kind).map((metric) => ({ kind, metric })));
       const statements = asked.map(({ kind, metric }) => lastValueStatement(kind, metric, nowMs - windowMs, params));
       const results = await influx.query(statements.join('; '), params);
       const byDevice: LatestPerMetric = new Map();
@@ -123,6 +130,11 @@ export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryCh
       const params: QueryParams = {};
       const [result] = await influx.query(rejectionsStatement(filter, filter.fromMs, filter.limit, params), params);
       return seriesToRows(result?.series ?? []).map(rowToRejection);
+    },
+
+    async hasReadings(kind) {
+      const [result] = await influx.query(anyReadingStatement(kind));
+      return (result?.series ?? []).some((series) => series.values.length > 0);
     },
 
     deviceRows: (kind, deviceId, range, maxRows) => readDeviceRows(influx, kind, deviceId, range, maxRows),

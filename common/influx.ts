@@ -118,28 +118,35 @@ export function createInfluxClient(settings: InfluxSettings): InfluxClient {
   async function* queryChunks(influxql: string, params: QueryParams = {}, chunkSize = 10_000): AsyncIterable<InfluxStatementResult[]> {
     const form = new URLSearchParams({ db: settings.database, q: influxql, epoch: 'ms', chunked: 'true', chunk_size: String(chunkSize) });
     if (Object.keys(params).length > 0) form.set('params', JSON.stringify(params));
-    const decoder = new TextDecoder();
-    let pending = '';
+    // Chunked responses are one JSON document per line, often larger than one socket read: the
+    // bytes of a line are kept as they come and joined and decoded once, when its newline arrives
+    // (re-scanning and re-concatenating a growing string would cost a copy per read).
+    let pieces: Buffer[] = [];
+    const line = (tail: Buffer): string => {
+      const bytes = pieces.length === 0 ? tail : Buffer.concat([...pieces, tail]);
+      pieces = [];
+      return bytes.toString('utf8').trim();
+    };
     try {
       for await (const chunk of transport.iterate('/query', form.toString(), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...authHeaders },
       })) {
-        pending += decoder.decode(chunk, { stream: true });
-        // Chunked responses are one JSON document per line.
-        let newline = pending.indexOf('\n');
-        while (newline >= 0) {
-          const line = pending.slice(0, newline).trim();
-          pending = pending.slice(newline + 1);
-          if (line) yield checkedResults(JSON.parse(line), influxql);
-          newline = pending.indexOf('\n');
+        const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        let start = 0;
+        for (let newline = buffer.indexOf(10); newline >= 0; newline = buffer.indexOf(10, start)) {
+          const text = line(buffer.subarray(start, newline));
+          start = newline + 1;
+          if (text) yield checkedResults(JSON.parse(text), influxql);
         }
+        if (start < buffer.length) pieces.push(buffer.subarray(start));
       }
     } catch (error) {
       if (error instanceof AppError) throw error;
       throw toStoreError(error, 'query');
     }
-    if (pending.trim()) yield checkedResults(JSON.parse(pending), influxql);
+    const rest = line(Buffer.alloc(0));
+    if (rest) yield checkedResults(JSON.parse(rest), influxql);
   }
 
   async function ping(): Promise<boolean> {

@@ -8,7 +8,9 @@
  * every transition is one `alert` event with the same alert `id`.
  */
 import { z } from 'zod';
-import { DeviceIdSchema, METRICS_BY_KIND, ReadingKindSchema, type ReadingKind } from './readings.ts';
+import { DeviceIdSchema, ReadingKindSchema, type ReadingKind } from './readings.ts';
+import { LabIdSchema } from './labs.ts';
+import { numericMetricsOf } from './kinds-table.ts';
 
 export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const;
 export const AlertSeveritySchema = z.enum(ALERT_SEVERITIES);
@@ -25,8 +27,8 @@ export type AlertRuleType = z.infer<typeof AlertRuleTypeSchema>;
 
 /** Fields a threshold rule may watch: the kind's numeric measurements plus battery and rssi. */
 export function thresholdMetricsOf(kind: ReadingKind): string[] {
-  // lidOpen is the one boolean measurement: a threshold on it means nothing.
-  return [...METRICS_BY_KIND[kind].filter((m) => m !== 'lidOpen'), 'battery', 'rssi'];
+  // A threshold on a boolean field (waste's lidOpen) means nothing.
+  return [...numericMetricsOf(kind), 'battery', 'rssi'];
 }
 
 /** Rule ids: given by the admin (`bin-full`) or generated (`rule-…`). */
@@ -48,6 +50,7 @@ const RuleCommonShape = {
     .describe('min: an active alert is sent again this often (by the alert-repeats job); 0 = never'),
   deviceId: DeviceIdSchema.optional().describe('only this device'),
   site: z.string().min(1).max(100).optional().describe("only devices registered at this site (the registry's site)"),
+  lab: LabIdSchema.optional().describe("the lab whose devices the rule watches; default the caller's lab (a lab-scoped key), else the default lab"),
 };
 
 export const ThresholdRuleShape = {

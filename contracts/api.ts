@@ -25,7 +25,7 @@ export const FILLS = ['none', 'null', 'previous', 'linear'] as const;
 export const FillSchema = z.enum(FILLS);
 export type Fill = z.infer<typeof FillSchema>;
 
-export const READINGS_FORMATS = ['json', 'csv', 'ndjson'] as const;
+export const READINGS_FORMATS = ['json', 'csv', 'ndjson', 'parquet'] as const;
 export type ReadingsFormat = (typeof READINGS_FORMATS)[number];
 
 /** Where aggregated windows come from: raw readings or the hourly / daily rollups. */
@@ -43,7 +43,7 @@ export const TagValueSchema = z
 export const listParam = (maxLength: number) => z.union([z.string().max(maxLength), z.array(z.string().max(maxLength)).max(100)]);
 
 export const ReadingsQuerySchema = z.strictObject({
-  kind: ReadingKindSchema.optional().describe('air, traffic or waste; required with metric, every, csv and ndjson').meta({ example: 'air' }),
+  kind: ReadingKindSchema.optional().describe('a kind id (air, traffic, waste or one listed by GET /api/v1/kinds); required with metric, every, csv, ndjson and parquet').meta({ example: 'air' }),
   device: listParam(2_000)
     .optional()
     .describe('one or several device ids: repeat the parameter or separate them with commas (at most 100)')
@@ -59,7 +59,7 @@ export const ReadingsQuerySchema = z.strictObject({
   every: z.string().max(20).optional().describe('window length for aggregation: a duration such as 5m, 1h, 1d (windows are aligned to UTC)').meta({ example: '1h' }),
   agg: AggregateSchema.optional().describe('aggregate per window; default mean. p95 = 95th percentile (nearest rank)').meta({ example: 'mean' }),
   fill: FillSchema.optional().describe('empty windows: none (left out, default), null, previous or linear').meta({ example: 'none' }),
-  format: z.enum(READINGS_FORMATS).optional().describe('json (default), csv (header row, one column per metric, ISO times) or ndjson (one JSON reading per line); csv and ndjson stream and are sent as downloads').meta({ example: 'json' }),
+  format: z.enum(READINGS_FORMATS).optional().describe('json (default), csv (header row, one column per metric, ISO times), ndjson (one JSON reading per line) or parquet (typed columns, time as TIMESTAMP(MILLIS, UTC)); csv, ndjson and parquet stream and are sent as downloads').meta({ example: 'json' }),
   order: z.enum(['asc', 'desc']).optional().describe('time order; default desc (newest first) for raw JSON, asc otherwise; aggregated windows are asc').meta({ example: 'desc' }),
   source: z.enum(['auto', 'raw', 'rollup']).optional().describe('auto (default) reads rollups for every ≥ 1h over long ranges; raw or rollup forces one').meta({ example: 'auto' }),
   limit: z.coerce.number().int().min(1).optional().describe('maximum points in this response (json: default 1,000, at most 10,000; csv/ndjson: default and most = the export cap); more → meta.nextCursor').meta({ example: 1000 }),
@@ -69,7 +69,7 @@ export type ReadingsQuery = z.infer<typeof ReadingsQuerySchema>;
 
 /** LiveReading's fields with examples for the OpenAPI document (the same validation). */
 const documentedReadingShape = {
-  kind: LiveReadingSchema.shape.kind.describe('air, traffic or waste').meta({ example: 'air' }),
+  kind: LiveReadingSchema.shape.kind.describe('the kind id (GET /api/v1/kinds)').meta({ example: 'air' }),
   deviceId: LiveReadingSchema.shape.deviceId.meta({ example: 'air-hcab-01' }),
   ts: LiveReadingSchema.shape.ts.meta({ example: '2026-05-01T12:00:00.000Z' }),
   receivedAt: LiveReadingSchema.shape.receivedAt.meta({ example: '2026-05-01T12:00:00.412Z' }),

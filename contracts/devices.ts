@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 import { DeviceIdSchema, ReadingKindSchema } from './readings.ts';
+import { LabIdSchema } from './labs.ts';
+import { DeviceSourcePatchShape, DeviceSourceShape } from './device-sources.ts';
 
 export const DeviceLocationShape = {
   lat: z.number().min(-90).max(90).describe('° WGS84'),
@@ -22,6 +24,9 @@ export const DeviceRecordSchema = z.object({
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
   meta: z.record(z.string(), z.unknown()).describe('free-form metadata'),
+  lab: LabIdSchema.optional().describe('the lab the device belongs to; absent (registered before labs) = the default lab'),
+  /** How it sends (absent = mqtt), its identifiers at a network server or firmware, its field mapping (contracts/device-sources.ts). */
+  ...DeviceSourceShape,
 });
 export type DeviceRecord = z.infer<typeof DeviceRecordSchema>;
 
@@ -34,6 +39,8 @@ export const CreateDeviceRequestSchema = z.strictObject({
   intervalSeconds: z.number().int().min(1).max(86_400).default(60),
   enabled: z.boolean().default(true),
   meta: z.record(z.string(), z.unknown()).default({}),
+  lab: LabIdSchema.optional().describe("the lab to register into: a lab-scoped key's own lab (the only one it may give); default the default lab"),
+  ...DeviceSourceShape,
 });
 export type CreateDeviceRequest = z.infer<typeof CreateDeviceRequestSchema>;
 
@@ -46,6 +53,7 @@ export const UpdateDeviceRequestSchema = z.strictObject({
   intervalSeconds: z.number().int().min(1).max(86_400).optional(),
   enabled: z.boolean().optional(),
   meta: z.record(z.string(), z.unknown()).optional(),
+  ...DeviceSourcePatchShape,
 });
 export type UpdateDeviceRequest = z.infer<typeof UpdateDeviceRequestSchema>;
 
@@ -69,6 +77,10 @@ export const API_KEY_ROLES = ['reader', 'admin'] as const;
 export const ApiKeyRoleSchema = z.enum(API_KEY_ROLES);
 export type ApiKeyRole = z.infer<typeof ApiKeyRoleSchema>;
 
+/** A key's lab: one lab's id, or `*` for a platform key that sees every lab. */
+export const PLATFORM_KEY_LAB = '*';
+export const KeyLabSchema = z.union([LabIdSchema, z.literal(PLATFORM_KEY_LAB)]);
+
 export const ApiKeyRecordSchema = z.object({
   id: z.string().describe('public key id (the token starts with slk_{id}_)'),
   name: z.string().min(1).max(100).describe('who or what the key is for'),
@@ -78,6 +90,7 @@ export const ApiKeyRecordSchema = z.object({
    * reports and no one else's. Keys without an owner (older keys too) read as before.
    */
   owner: z.string().min(1).max(100).optional().describe('only this owner\'s trials are visible with this key'),
+  lab: KeyLabSchema.optional().describe('the one lab this key sees; `*` = every lab (a platform key); absent (made before labs) = the default lab'),
   createdAt: z.iso.datetime(),
 });
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecordSchema>;
@@ -87,6 +100,7 @@ export const CreateApiKeyRequestSchema = z
     name: z.string().min(1).max(100),
     role: ApiKeyRoleSchema.default('reader'),
     owner: z.string().min(1).max(100).optional().describe('scope a reader key to one owner\'s trials'),
+    lab: KeyLabSchema.optional().describe("the one lab the key sees (default: the default lab; a lab-scoped admin's keys are always its own lab's); `*` = every lab, only the platform admin may give it"),
   })
   .refine((key) => key.owner === undefined || key.role === 'reader', { path: ['owner'], message: 'only reader keys can have an owner (an admin sees everything)' });
 export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequestSchema>;

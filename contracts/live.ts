@@ -63,6 +63,7 @@ export const LiveHandshakeAuthSchema = z.object({
     .boolean()
     .optional()
     .describe('true: receive `readings` / `rejections` arrays instead of one `reading` / `rejected` event each'),
+  lab: z.string().optional().describe("only this lab's events (callers whose key is not scoped to a lab pick one; a lab-scoped key gets its own lab)"),
 });
 export type LiveHandshakeAuth = z.infer<typeof LiveHandshakeAuthSchema>;
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DeviceIdSchema, ReadingKindSchema } from './readings.ts';
+import { LabIdSchema } from './labs.ts';
 import { RejectionReasonSchema } from './rejections.ts';
 
 /** Trial id: 1–64 of [A-Za-z0-9_.-] (like a device id). */
@@ -52,6 +53,7 @@ export const TrialSchema = z.object({
   status: TrialStatusSchema,
   goals: TrialGoalsSchema,
   referenceDeviceId: DeviceIdSchema.optional().describe("air trials: the lab's reference station the devices are compared with"),
+  lab: LabIdSchema.optional().describe('the lab the trial runs in; absent (made before labs) = the default lab'),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -66,6 +68,7 @@ export const CreateTrialRequestSchema = z.strictObject({
   end: z.iso.datetime({ offset: true }).optional(),
   goals: TrialGoalsSchema,
   referenceDeviceId: DeviceIdSchema.optional(),
+  lab: LabIdSchema.optional().describe("default: the caller's lab (a lab-scoped key), else the default lab; its devices must be the lab's"),
 });
 export type CreateTrialRequest = z.input<typeof CreateTrialRequestSchema>;
 

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { InfluxConfigShape, LogLevelSchema, booleanSchema, portSchema } from '../common/config.ts';
 import { ResearchConfigShape } from '../api/jobs/research.ts';
 import { AlertsConfigShape } from '../api/alerts/config.ts';
+import { MapConfigShape } from '../api/map-config.ts';
+import { OpenDataConfigShape } from '../api/open-data.ts';
+import { LabConfigShape } from '../api/labs/config.ts';
 
 /** `npm run lab` settings: loopback ports with the usual defaults, data under .lab/. */
 export const LabConfigSchema = z.object({
@@ -24,6 +27,10 @@ export const LabConfigSchema = z.object({
   INFLUX_ORG: InfluxConfigShape.INFLUX_ORG,
   /** Open data: read routes, the dashboard's data and the live feed without a key. `false` = an API key or the admin token is needed. */
   PUBLIC_READ: booleanSchema(true),
+  /** The open data's licence and attribution (api/open-data.ts). */
+  ...OpenDataConfigShape,
+  /** The lab `npm run lab` starts: LAB_ID (default main), LAB_NAME, LAB_AREA (api/labs/config.ts). */
+  ...LabConfigShape,
   /** Bearer token for the admin API; unset = a fresh random one per start, printed in the banner. */
   ADMIN_TOKEN: z.string().min(32, 'at least 32 characters (e.g. `openssl rand -base64 32`)').optional(),
   SIM_AIR: z.coerce.number().int().min(0).max(20_000).default(4),
@@ -37,5 +44,7 @@ export const LabConfigSchema = z.object({
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(1_000).default(20_000),
   ...ResearchConfigShape,
   ...AlertsConfigShape,
+  /** The dashboard's street map: MAP_TILES_URL, MAP_ATTRIBUTION (api/map-config.ts). */
+  ...MapConfigShape,
 });
 export type LabConfig = z.infer<typeof LabConfigSchema>;

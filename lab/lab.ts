@@ -21,10 +21,14 @@ import type { Logger } from '../common/logger.ts';
 import { createSilentLogger } from '../common/logger.ts';
 import type { ResearchOptions } from '../api/jobs/research.ts';
 import type { AlertingOptions } from '../api/alerts/index.ts';
+import type { MapSettings } from '../api/map-config.ts';
+import type { CreateLabRequest, Licence } from '../contracts/index.ts';
 import { LAB_ALERT_RULES } from '../api/alerts/defaults.ts';
 import { createBroker, type Broker } from '../broker/broker.ts';
 import { createIngest, type Ingest } from '../ingest/ingest.ts';
 import { createEdge } from '../broker/edge.ts';
+import { startEdgeIngestion, type EdgeIngestion } from '../broker/adapters/ingestion.ts';
+import { openKindCatalogue, type KindCatalogue } from '../common/kinds/index.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
 import type { Fleet } from '../simulators/fleet.ts';
 import { createRegistryDeviceCheck, openFileTrialStore, type TrialStore } from '../api/trials/store.ts';
@@ -78,6 +82,12 @@ export interface LabOptions {
   alerts?: AlertingOptions | false | undefined;
   /** The edge's receive clock (tests script receipt times with it); default Date.now. */
   ingestNow?: (() => number) | undefined;
+  /** The dashboard's street map: tile server and attribution; default OpenStreetMap's. */
+  map?: MapSettings | undefined;
+  /** The open data's licence and attribution (DATA_LICENCE, DATA_ATTRIBUTION); default CC-BY-4.0. */
+  licence?: Licence | undefined;
+  /** The lab to start (LAB_ID, LAB_NAME, LAB_AREA); default DEFAULT_LAB (`main`). */
+  defaultLab?: CreateLabRequest | undefined;
   logger?: Logger;
 }
 
@@ -93,6 +103,10 @@ export interface Lab {
   registry: FileRegistry;
   /** Trials (DATA_DIR/trials.json, beside the registry). */
   trials: TrialStore;
+  /** Device kinds (DATA_DIR/kinds.json and DATA_DIR/kinds/*.json, beside the registry). */
+  kinds: KindCatalogue;
+  /** HTTP devices, network-server webhooks and MQTT bridges (the edge's loopback listener; the API port forwards to it). */
+  ingestion: EdgeIngestion;
   security: 'secured' | 'open';
   /** Read routes and the live feed open without a key (PUBLIC_READ). */
   publicRead: boolean;
@@ -148,6 +162,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     closers.push(() => registry.close());
     const trials = await openFileTrialStore({ dataDir: registryDir, checkDevices: createRegistryDeviceCheck(registry) });
     closers.push(() => trials.close());
+    // Device kinds beside the registry: DATA_DIR/kinds.json (the API writes it) and DATA_DIR/kinds/*.json.
+    const kinds = await openKindCatalogue({ dataDir: registryDir, logger: log.child({ service: 'kinds' }) });
+    closers.push(() => kinds.close());
     const adminToken = options.adminToken ?? generateSecret(32);
     const publicRead = options.publicRead ?? true;
     const serviceToken = options.serviceToken ?? generateServiceToken();
@@ -199,6 +216,17 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       logger: log.child({ service: 'broker' }),
     });
     closers.push(() => broker.close());
+    // HTTP devices, webhooks and bridges into the same edge; the API forwards its port's
+    // /api/v1/devices/{id}/readings and /api/v1/uplinks/* here, so the lab needs no extra port.
+    const ingestion = await startEdgeIngestion({
+      edge,
+      registry,
+      dataDir: registryDir,
+      // HTTP devices get the rate the lab's MQTT devices have.
+      http: { host: '127.0.0.1', port: 0, bodyLimitBytes: 256 * 1024, deviceRate: options.deviceRateLimit ?? { ratePerSecond: Math.max(10, simRate), burst: 50 } },
+      logger: log.child({ service: 'edge-http' }),
+    });
+    closers.push(() => ingestion.close());
 
     const api = await createApiServer({
       host,
@@ -209,12 +237,18 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       mqttPassword: apiCredentials.password,
       dashboardDir: options.dashboardDir,
       registry,
+      integrations: ingestion.integrations,
+      edgeHttpUrl: ingestion.http?.url,
+      kinds,
       trials: { store: trials },
       adminToken,
       publicRead,
       ...(options.apiRateLimit === undefined ? {} : { rateLimit: options.apiRateLimit }),
       ...(options.research === undefined ? {} : { research: options.research }),
       alerts: options.alerts === false ? false : { seedRules: LAB_ALERT_RULES, ...options.alerts, dataDir: registryDir },
+      ...(options.map ? { map: options.map } : {}),
+      ...(options.licence ? { licence: options.licence } : {}),
+      ...(options.defaultLab ? { defaultLab: options.defaultLab } : {}),
       logger: log.child({ service: 'api' }),
     });
     closers.push(() => api.close());
@@ -277,11 +311,13 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       urls: { dashboard: `${api.url}/`, api: api.url, mqtt: broker.url, mqttWs: broker.wsUrl, mqttTls: broker.tlsUrl, influx: influxSettings.url },
       registry,
       trials,
+      kinds,
+      ingestion,
       security,
       publicRead,
       adminToken,
       registerDevice: (request) => registry.create(request),
-      onboarding: describeOnboarding(api.url, broker.url, adminToken, security, publicRead),
+      onboarding: describeOnboarding(api.url, broker.url, adminToken, security, publicRead, ingestion.http !== undefined),
       close: closeAll,
     };
   } catch (error) {
@@ -294,7 +330,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
  * The onboarding flow as commands a person can paste: register a device with the admin
  * token, publish with the secret from the answer, read the reading back.
  */
-export function describeOnboarding(apiUrl: string, mqttUrl: string, adminToken: string, security: 'secured' | 'open', publicRead = true): string[] {
+export function describeOnboarding(apiUrl: string, mqttUrl: string, adminToken: string, security: 'secured' | 'open', publicRead = true, httpIngestion = false): string[] {
   const mqtt = new URL(mqttUrl);
   const body = JSON.stringify({ id: 'my-sensor-1', kind: 'air', owner: 'my-company', lat: 55.6761, lon: 12.5683, site: 'Test bench' });
   const auth = security === 'open' ? '' : ` -u my-sensor-1 -P "$SECRET"`;
@@ -305,8 +341,13 @@ export function describeOnboarding(apiUrl: string, mqttUrl: string, adminToken: 
     `   SECRET=$(curl -s -X POST ${apiUrl}/api/v1/devices -H 'authorization: Bearer ${adminToken}' -H 'content-type: application/json' -d '${body}' | sed -E 's/.*"secret":"([^"]+)".*/\\1/')`,
     '2. Publish a reading as the device (username and client id = device id, password = secret):',
     `   mosquitto_pub -h ${mqtt.hostname} -p ${mqtt.port} -i my-sensor-1${auth} -q 1 -t lab/v1/air/my-sensor-1 -m '{"pm25": 12.5, "no2": 31}'`,
+    // HTTP devices authenticate with their secret whatever the MQTT security (the edge's HTTP listener).
+    ...(httpIngestion
+      ? [`   or over HTTP: curl -X POST ${apiUrl}/api/v1/devices/my-sensor-1/readings -H "authorization: Bearer $SECRET" -H 'content-type: application/json' -d '{"pm25": 12.5, "no2": 31}'`]
+      : []),
     '3. See it:',
     `   curl${read} '${apiUrl}/api/v1/readings?device=my-sensor-1'`,
-    `   (rejections, if any: curl${read} '${apiUrl}/api/v1/rejections?device=my-sensor-1'; rotate the secret: POST ${apiUrl}/api/v1/devices/my-sensor-1/secret)`,
+    // Rejections are not open data (their excerpts are the company's payloads): a key even with PUBLIC_READ.
+    `   (rejections, if any: curl -H 'authorization: Bearer ${adminToken}' '${apiUrl}/api/v1/rejections?device=my-sensor-1'; rotate the secret: POST ${apiUrl}/api/v1/devices/my-sensor-1/secret)`,
   ];
 }

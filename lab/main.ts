@@ -9,6 +9,9 @@ import { LabConfigSchema } from './config.ts';
 import { createLab } from './lab.ts';
 import { researchOptionsFromConfig } from '../api/jobs/research.ts';
 import { alertingOptionsFromConfig } from '../api/alerts/config.ts';
+import { mapSettingsFromConfig } from '../api/map-config.ts';
+import { licenceFromConfig } from '../api/open-data.ts';
+import { defaultLabFromConfig } from '../api/labs/config.ts';
 import { describeLab } from './banner.ts';
 
 try {
@@ -48,6 +51,9 @@ try {
     publicRead: config.PUBLIC_READ,
     research: researchOptionsFromConfig(config),
     alerts: alertingOptionsFromConfig(config, dataDir),
+    map: mapSettingsFromConfig(config),
+    licence: licenceFromConfig(config),
+    defaultLab: defaultLabFromConfig(config),
     logger: log,
   });
   process.stdout.write(describeLab(lab, { dataDir, logFile }));

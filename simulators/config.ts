@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { AppError } from '../common/errors.ts';
 import { LogLevelSchema, MqttClientConfigShape, type Env } from '../common/config.ts';
+import { KIND_ID_PATTERN, isBuiltInKind } from '../contracts/readings.ts';
 import { BEHAVIOUR_FAULTS, FAULT_KINDS, PAYLOAD_FAULTS, type FaultKind, type FaultOptions } from './faults.ts';
 import { MAX_FLEET_DEVICES } from './plan.ts';
 import type { FleetOptions } from './fleet.ts';
@@ -30,6 +31,37 @@ const timeSchema = z
     return ms;
   });
 
+/**
+ * Devices of kinds added at run time: entries `soil=3` (flag) or `soil:3` (SIM_KINDS=soil:3,foo:2),
+ * into `{ soil: 3, foo: 2 }`. Which kinds exist is only known once their definitions are read
+ * (simulators/kinds.ts); here only the form is checked.
+ */
+const kindCountsSchema = z
+  .array(z.string())
+  .transform((entries, ctx) => {
+    const counts: Record<string, number> = {};
+    for (const entry of entries) {
+      const match = /^\s*([^=:\s]+)\s*[=:]\s*(\d+)\s*$/.exec(entry);
+      if (!match) {
+        ctx.addIssue({ code: 'custom', message: `expected KIND=N, e.g. soil=3 (got "${entry}")` });
+        continue;
+      }
+      const [, kind, n] = match as unknown as [string, string, string];
+      const devices = Number(n);
+      if (!KIND_ID_PATTERN.test(kind)) ctx.addIssue({ code: 'custom', message: `"${kind}" is not a kind id (a lowercase letter followed by 1–31 of a–z 0–9 _)` });
+      else if (isBuiltInKind(kind)) ctx.addIssue({ code: 'custom', message: `${kind} is built in: use --${kind} ${devices}` });
+      else if (Object.hasOwn(counts, kind)) ctx.addIssue({ code: 'custom', message: `${kind} is given twice` });
+      else if (devices > MAX_FLEET_DEVICES) ctx.addIssue({ code: 'custom', message: `${kind}: at most ${MAX_FLEET_DEVICES} devices (got ${devices})` });
+      else counts[kind] = devices;
+    }
+    return counts;
+  });
+
+/** The devices of kinds added at run time a configuration asks for. */
+function customDevices(c: { kinds: Record<string, number> }): number {
+  return Object.values(c.kinds).reduce((sum, n) => sum + n, 0);
+}
+
 export const SimulatorConfigSchema = z
   .object({
     mqttUrl: MqttClientConfigShape.MQTT_URL,
@@ -42,6 +74,10 @@ export const SimulatorConfigSchema = z
     air: count.default(4),
     traffic: count.default(3),
     waste: count.default(5),
+    ttn: count.default(0),
+    chirpstack: count.default(0),
+    kinds: kindCountsSchema.default({}),
+    kindFiles: z.array(z.string().min(1, 'a file path')).default([]),
     intervalMs: z.coerce.number().int().min(10).max(86_400_000).default(2_000),
     qos: z.enum(['0', '1']).default('1').transform((v) => (v === '1' ? 1 : 0) as 0 | 1),
     seed: z.coerce.number().int().min(0).max(4_294_967_295).default(1),
@@ -62,8 +98,12 @@ export const SimulatorConfigSchema = z
   })
   // ADMIN_TOKEN alone is ignored: operators export it in every terminal for the other tools.
   .refine((c) => c.apiUrl === undefined || c.adminToken !== undefined, { message: 'needs --admin-token (or ADMIN_TOKEN) to register devices', path: ['apiUrl'] })
-  .refine((c) => c.air + c.traffic + c.waste > 0, { message: 'at least one device is needed', path: ['air'] })
-  .refine((c) => c.air + c.traffic + c.waste <= MAX_FLEET_DEVICES, { message: `at most ${MAX_FLEET_DEVICES} devices in all`, path: ['air'] });
+  .refine((c) => c.air + c.traffic + c.waste + c.ttn + c.chirpstack + customDevices(c) > 0, { message: 'at least one device is needed', path: ['air'] })
+  // Network-server devices post webhooks to the lab's API and are registered there with their DevEUIs.
+  .refine((c) => c.ttn + c.chirpstack === 0 || c.apiUrl !== undefined, { message: 'needs --api-url and --admin-token: these devices post webhooks to the API', path: ['ttn'] })
+  // A kind added at run time needs its definition: from the lab's API or from a file.
+  .refine((c) => customDevices(c) === 0 || c.apiUrl !== undefined || c.kindFiles.length > 0, { message: 'needs --api-url (definitions from GET /api/v1/kinds) or --kind-file', path: ['kinds'] })
+  .refine((c) => c.air + c.traffic + c.waste + customDevices(c) <= MAX_FLEET_DEVICES, { message: `at most ${MAX_FLEET_DEVICES} devices in all`, path: ['air'] });
 export type SimulatorConfig = z.infer<typeof SimulatorConfigSchema>;
 
 interface OptionSpec {
@@ -72,6 +112,8 @@ interface OptionSpec {
   env?: string;
   help: string;
   value?: string;
+  /** The flag may be given more than once; its environment variable takes a comma-separated list. */
+  multiple?: true;
 }
 
 /** Every option, with its environment variable and help text. */
@@ -86,6 +128,10 @@ export const SIMULATOR_OPTIONS: readonly OptionSpec[] = [
   { key: 'air', flag: 'air', env: 'SIM_AIR', value: 'N', help: 'air-quality nodes (default 4)' },
   { key: 'traffic', flag: 'traffic', env: 'SIM_TRAFFIC', value: 'N', help: 'traffic counters (default 3)' },
   { key: 'waste', flag: 'waste', env: 'SIM_WASTE', value: 'N', help: 'waste bins (default 5)' },
+  { key: 'kinds', flag: 'kind', env: 'SIM_KINDS', value: 'KIND=N', multiple: true, help: 'devices of a kind added at run time, e.g. soil=3; repeatable (env: soil:3,foo:2); needs --api-url or --kind-file' },
+  { key: 'kindFiles', flag: 'kind-file', value: 'FILE', multiple: true, help: 'a kind definition (JSON, the format of POST /api/v1/kinds) for --kind; repeatable' },
+  { key: 'ttn', flag: 'ttn', env: 'SIM_TTN', value: 'N', help: 'air nodes on The Things Stack: TTS v3 webhook uplinks to --api-url (default 0)' },
+  { key: 'chirpstack', flag: 'chirpstack', env: 'SIM_CHIRPSTACK', value: 'N', help: 'bins on ChirpStack: v4 HTTP integration up events to --api-url (default 0)' },
   { key: 'intervalMs', flag: 'interval-ms', env: 'SIM_INTERVAL_MS', value: 'MS', help: 'reporting interval per device (default 2000)' },
   { key: 'qos', flag: 'qos', env: 'SIM_QOS', value: '0|1', help: 'MQTT QoS of readings (default 1)' },
   { key: 'seed', flag: 'seed', env: 'SIM_SEED', value: 'N', help: 'random seed: same seed, same street (default 1)' },
@@ -130,6 +176,8 @@ export const HELP_TEXT = [
   '  npm run simulate -- --air 20000 --traffic 0 --waste 0 --interval-ms 10000 --multiplex 50',
   '  npm run simulate -- --time-scale 120 --start-time 2026-03-02T06:00:00+01:00 --duration-s 60',
   '  npm run simulate -- --fault-rate 0.01 --fault-dropout 0.002',
+  '  npm run simulate -- --kind soil=3 --api-url http://127.0.0.1:8080   # kinds from GET /api/v1/kinds',
+  '  npm run simulate -- --air 0 --traffic 0 --waste 0 --ttn 3 --chirpstack 2 --api-url http://127.0.0.1:8080',
   '',
 ].join('\n');
 
@@ -137,11 +185,11 @@ export type CliResult = { help: true } | { help: false; config: SimulatorConfig 
 
 /** Parses argv (without node and script) and the environment; throws CONFIG_INVALID naming the option. */
 export function parseSimulatorCli(argv: readonly string[], env: Env): CliResult {
-  const optionDefs: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const o of SIMULATOR_OPTIONS) optionDefs[o.flag] = { type: 'string' };
+  const optionDefs: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = { help: { type: 'boolean', short: 'h' } };
+  for (const o of SIMULATOR_OPTIONS) optionDefs[o.flag] = o.multiple ? { type: 'string', multiple: true } : { type: 'string' };
   for (const kind of FAULT_KINDS) optionDefs[faultFlag(kind)] = { type: 'string' };
 
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options: optionDefs, strict: true, allowPositionals: false }));
   } catch (error) {
@@ -155,11 +203,11 @@ export function parseSimulatorCli(argv: readonly string[], env: Env): CliResult 
   for (const o of SIMULATOR_OPTIONS) {
     const flagValue = values[o.flag];
     const envValue = o.env ? env[o.env] : undefined;
-    if (typeof flagValue === 'string') {
+    if (typeof flagValue === 'string' || (Array.isArray(flagValue) && flagValue.length > 0)) {
       raw[o.key] = flagValue;
       origin[o.key] = `--${o.flag}`;
     } else if (envValue !== undefined && envValue !== '') {
-      raw[o.key] = envValue;
+      raw[o.key] = o.multiple ? envValue.split(',').filter((part) => part.trim() !== '') : envValue;
       origin[o.key] = `${o.env} (environment)`;
     }
   }
@@ -206,7 +254,7 @@ export function faultOptionsOf(config: SimulatorConfig): FaultOptions {
 export function fleetOptionsOf(config: SimulatorConfig): FleetOptions {
   return {
     mqttUrl: config.mqttUrl,
-    devices: { air: config.air, traffic: config.traffic, waste: config.waste },
+    devices: { ...config.kinds, air: config.air, traffic: config.traffic, waste: config.waste },
     intervalMs: config.intervalMs,
     qos: config.qos,
     seed: config.seed,

@@ -19,7 +19,8 @@
  * Why ~450 lines: the catalogue of faults is a table, each entry a few lines next to the reason code it provokes.
  */
 import {
-  METRICS_BY_KIND,
+  kindDefinitionOf,
+  metricsOf,
   type ReadingKind,
   type ReadingPayload,
   type RejectionReason,
@@ -86,9 +87,29 @@ export const DEFAULT_FAULT_LIMITS = {
   maxAgeMs: 7 * 24 * 3_600_000,
 } as const;
 
-/** The payload faults a device of this kind can commit (an air reading has no required field; only air needs a measurement). */
+/** The fields a reading of this kind must carry (traffic: period; waste: fill; air: none). */
+function requiredFieldsOf(kind: ReadingKind): string[] {
+  return kindDefinitionOf(kind)?.fields.filter((f) => f.required).map((f) => f.name) ?? [];
+}
+
+/**
+ * The fields whose absence makes a reading NO_MEASUREMENT (air: all of them); empty when the
+ * kind asks for none, or when one of them is required (leaving it out is then FIELD_MISSING).
+ */
+function measurementFieldsOf(kind: ReadingKind): string[] {
+  const oneOf = kindDefinitionOf(kind)?.atLeastOneOf ?? [];
+  const required = requiredFieldsOf(kind);
+  return oneOf.some((name) => required.includes(name)) ? [] : oneOf;
+}
+
+/**
+ * The payload faults a device of this kind can commit, as its definition allows: FIELD_MISSING
+ * needs a required field (an air reading has none), NO_MEASUREMENT an `atLeastOneOf` (only air's).
+ */
 export function applicablePayloadFaults(kind: ReadingKind): readonly PayloadFault[] {
-  return PAYLOAD_FAULTS.filter((fault) => (kind === 'air' ? fault !== 'FIELD_MISSING' : fault !== 'NO_MEASUREMENT'));
+  const hasRequired = requiredFieldsOf(kind).length > 0;
+  const needsMeasurement = measurementFieldsOf(kind).length > 0;
+  return PAYLOAD_FAULTS.filter((fault) => (fault === 'FIELD_MISSING' ? hasRequired : fault === 'NO_MEASUREMENT' ? needsMeasurement : true));
 }
 
 export function createFaultCounts(): FaultCounts {
@@ -162,7 +183,7 @@ export function createDeviceFaults(kind: ReadingKind, options: FaultOptions, ran
     maxAgeMs: options.maxAgeMs ?? DEFAULT_FAULT_LIMITS.maxAgeMs,
   };
   const dropoutMeanMs = options.dropoutMeanMs ?? 60_000;
-  const metrics = METRICS_BY_KIND[kind].filter((m) => m !== 'period');
+  const metrics = metricsOf(kind).filter((m) => m !== 'period');
 
   let offlineUntilMs: number | undefined;
   let stuck: (Episode & { values: Record<string, unknown> }) | undefined;
@@ -378,15 +399,16 @@ export function corruptPayload(fault: PayloadFault, reading: ReadingPayload, ctx
       return Buffer.from(`${base},"samples":[${samples.join(',')}]}`);
     }
     case 'FIELD_UNKNOWN': {
-      const names = [...TYPOS[kind], ...COMMON_TYPOS];
+      const names = [...(TYPOS[kind] ?? []), ...COMMON_TYPOS];
       const name = random.pick(names);
       payload[name] = random.chance(0.7) ? round(random.range(0, 100), 1) : 'v2.3.1';
       return json(payload);
     }
     case 'FIELD_MISSING': {
-      const required = kind === 'traffic' ? 'period' : kind === 'waste' ? 'fill' : undefined;
-      if (!required) throw new RangeError('an air reading has no required field to leave out');
-      delete payload[required];
+      const required = requiredFieldsOf(kind);
+      if (required.length === 0) throw new RangeError(`a ${kind} reading has no required field to leave out`);
+      // One required field (every built-in kind) draws nothing, so their fault series stay as they were.
+      delete payload[required.length === 1 ? required[0]! : random.pick(required)];
       return json(payload);
     }
     case 'FIELD_TYPE': {
@@ -411,7 +433,7 @@ export function corruptPayload(fault: PayloadFault, reading: ReadingPayload, ctx
       return json(payload);
     }
     case 'NO_MEASUREMENT': {
-      const measurements = new Set(METRICS_BY_KIND[kind]);
+      const measurements = new Set(measurementFieldsOf(kind));
       for (const key of Object.keys(payload)) if (measurements.has(key)) delete payload[key];
       return json(payload);
     }

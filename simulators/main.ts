@@ -4,10 +4,13 @@ import { AppError, isAppError } from '../common/errors.ts';
 import { exitOnConfigError } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
+import { readingKinds, setKindDefinitions } from '../contracts/kinds-table.ts';
 import { HELP_TEXT, SecretsFileSchema, fleetOptionsOf, parseSimulatorCli, type SimulatorConfig } from './config.ts';
 import { createFleet, type CredentialsProvider } from './fleet.ts';
+import { loadKindDefinitions, requireKnownKinds } from './kinds.ts';
 import { registerThroughApi } from './register.ts';
 import { formatStatusLine, formatSummary, type StatsSample } from './status.ts';
+import { createUplinkFleet, type UplinkFleet } from './uplinks.ts';
 
 function credentialsProvider(config: SimulatorConfig, registered: Map<string, string>): CredentialsProvider | undefined {
   let secrets: Record<string, string> | undefined;
@@ -44,6 +47,12 @@ try {
   const log = createLogger({ level: config.logLevel, name: 'simulators' });
   // Filled before the fleet connects when the devices register through the device API.
   const registered = new Map<string, string>();
+  // Kinds added at run time: their definitions before the fleet plans its devices.
+  const customKinds = Object.keys(config.kinds);
+  if (customKinds.length > 0) {
+    setKindDefinitions(await loadKindDefinitions({ apiUrl: config.apiUrl, token: config.adminToken, files: config.kindFiles }));
+    requireKnownKinds(customKinds, readingKinds());
+  }
   const credentials = credentialsProvider(config, registered);
   const fleet = createFleet({ ...fleetOptionsOf(config), ...(credentials ? { credentials } : {}), logger: log });
   if (config.apiUrl !== undefined && config.adminToken !== undefined) {
@@ -57,6 +66,12 @@ try {
       owner: config.owner,
     });
     for (const [id, secret] of secrets) registered.set(id, secret);
+  }
+  // LoRaWAN devices behind The Things Stack and ChirpStack: webhook uplinks to the API (simulators/uplinks.ts).
+  let uplinks: UplinkFleet | undefined;
+  if (config.ttn + config.chirpstack > 0 && config.apiUrl !== undefined && config.adminToken !== undefined) {
+    uplinks = createUplinkFleet({ apiUrl: config.apiUrl, adminToken: config.adminToken, ttn: config.ttn, chirpstack: config.chirpstack, intervalMs: config.intervalMs, seed: config.seed, owner: config.owner, logger: log });
+    process.stderr.write(`registering ${uplinks.devices.length} network-server devices and their integrations at ${config.apiUrl}…\n`);
   }
 
   // The status line: rewritten in place on a terminal, a plain line every few seconds otherwise.
@@ -76,13 +91,19 @@ try {
     (finishing ??= (async () => {
       clearInterval(statusTimer);
       await fleet.stop();
+      await uplinks?.stop();
       process.stderr.write(`${tty ? '\r\x1b[2K' : ''}${formatSummary(fleet.stats())}\n`);
+      if (uplinks) {
+        const sent = uplinks.stats();
+        process.stderr.write(`uplinks: ${sent.sent} sent, ${sent.accepted} stored, ${sent.rejected} refused, ${sent.failed} failed\n`);
+      }
     })());
   onShutdown(log, finish);
 
   await fleet.start();
+  await uplinks?.start();
   const started = fleet.stats();
-  if (started.connectionsUp === 0) {
+  if (fleet.devices.length > 0 && started.connectionsUp === 0) {
     process.stderr.write(`no device could connect to ${config.mqttUrl} yet (${started.connectErrors} connection errors); devices keep retrying — is the broker running?\n`);
   }
   report();

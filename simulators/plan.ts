@@ -2,7 +2,8 @@
  * Which devices a fleet has and where they stand: ids like `air-001`, `traffic-001`,
  * `bin-001`, spread over the test-bed streets with coordinates along each street.
  */
-import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from '../contracts/readings.ts';
+import { DEVICE_ID_PATTERN, type ReadingKind } from '../contracts/readings.ts';
+import { isKnownKind, readingKinds } from '../contracts/kinds-table.ts';
 import { AppError } from '../common/errors.ts';
 import { deriveRandom, type Seed } from './random.ts';
 import { DEVICE_ID_PREFIX, STREET_SITES, findSite, pointAlong } from './street.ts';
@@ -40,12 +41,13 @@ export function isDeviceCounts(devices: DeviceCounts | readonly FleetDeviceInput
 export function planDevices(devices: DeviceCounts | readonly FleetDeviceInput[], seed: Seed): PlannedDevice[] {
   const inputs: FleetDeviceInput[] = [];
   if (isDeviceCounts(devices)) {
-    for (const kind of READING_KINDS) {
+    // Built-in kinds first, then any other kind the process knows (contracts/kinds-table.ts).
+    for (const kind of readingKinds()) {
       const count = devices[kind] ?? 0;
       if (!Number.isInteger(count) || count < 0) throw new AppError('CONFIG_INVALID', `device count for ${kind} must be a whole number ≥ 0 (got ${count})`);
       const width = Math.max(3, String(count).length);
       for (let i = 1; i <= count; i += 1) {
-        inputs.push({ id: `${DEVICE_ID_PREFIX[kind]}-${String(i).padStart(width, '0')}`, kind, site: STREET_SITES[(i - 1) % STREET_SITES.length]!.name });
+        inputs.push({ id: `${DEVICE_ID_PREFIX[kind] ?? kind}-${String(i).padStart(width, '0')}`, kind, site: STREET_SITES[(i - 1) % STREET_SITES.length]!.name });
       }
     }
   } else {
@@ -60,7 +62,7 @@ export function planDevices(devices: DeviceCounts | readonly FleetDeviceInput[],
   return inputs.map((input) => {
     if (!DEVICE_ID_PATTERN.test(input.id)) throw new AppError('CONFIG_INVALID', `device id "${input.id}" is not 1–64 of A–Z a–z 0–9 _ . -`);
     if (seen.has(input.id)) throw new AppError('CONFIG_INVALID', `device id "${input.id}" appears twice`);
-    if (!(READING_KINDS as readonly string[]).includes(input.kind)) throw new AppError('CONFIG_INVALID', `device "${input.id}" has an unknown kind "${String(input.kind)}"`);
+    if (!isKnownKind(input.kind)) throw new AppError('CONFIG_INVALID', `device "${input.id}" has an unknown kind "${String(input.kind)}" (known: ${readingKinds().join(', ')})`);
     seen.add(input.id);
     const index = perKind[input.kind] ?? 0;
     perKind[input.kind] = index + 1;

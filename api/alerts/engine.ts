@@ -20,7 +20,8 @@
  * never waits on alerts. `now()` is injectable: tests move time by hand.
  */
 import { randomBytes } from 'node:crypto';
-import { METRIC_UNITS, type Alert, type AlertRule, type DeviceRecord, type LiveReading, type Rejection } from '../../contracts/index.ts';
+import { DEFAULT_LAB_ID } from '../../contracts/labs.ts';
+import { unitsOf, type Alert, type AlertRule, type DeviceRecord, type LiveReading, type Rejection } from '../../contracts/index.ts';
 import type { Logger } from '../../common/logger.ts';
 import { createSilentLogger } from '../../common/logger.ts';
 import {
@@ -45,6 +46,8 @@ export interface AlertEngineOptions {
   listDevices?: (() => Promise<DeviceRecord[]>) | undefined;
   /** Called for every transition; must not throw or block. */
   deliver: (alert: Alert) => void;
+  /** The lab of rules and devices made before labs (contracts/labs.ts). */
+  defaultLab?: string | undefined;
   now?: (() => number) | undefined;
   logger?: Logger | undefined;
 }
@@ -68,6 +71,7 @@ const COSMETIC_FIELDS = new Set(['name', 'severity', 'repeatEveryMinutes', 'upda
 
 export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   const log = options.logger ?? createSilentLogger();
+  const defaultLab = options.defaultLab ?? DEFAULT_LAB_ID;
   const now = options.now ?? Date.now;
   const { rules, history } = options;
   const startedMs = now();
@@ -95,7 +99,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
 
   function factsOf(deviceId: string, kind?: DeviceFacts['kind']): DeviceFacts {
     const device = options.peekDevice?.(deviceId);
-    return { deviceId, kind: kind ?? device?.kind, site: device?.site };
+    return { deviceId, kind: kind ?? device?.kind, site: device?.site, lab: device?.lab };
   }
 
   function apply(rule: AlertRule, device: DeviceFacts, verdict: Verdict | undefined): 'opened' | 'cleared' | undefined {
@@ -157,7 +161,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
   function evaluateRejectRules(device: DeviceFacts, nowMs: number): void {
     const window = windows.get(device.deviceId);
     for (const rule of rules.list()) {
-      if (rule.type !== 'reject_rate' || !ruleApplies(rule, device)) continue;
+      if (rule.type !== 'reject_rate' || !ruleApplies(rule, device, defaultLab)) continue;
       apply(rule, device, evaluateRejectRate(rule, device.deviceId, window, nowMs));
     }
   }
@@ -181,10 +185,10 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       const nowMs = now();
       lastSeen.set(reading.deviceId, nowMs);
       const device = factsOf(reading.deviceId, reading.kind);
-      const units = METRIC_UNITS[reading.kind];
+      const units = unitsOf(reading.kind);
       let hasRejectRules = false;
       for (const rule of rules.list()) {
-        if (!ruleApplies(rule, device)) continue;
+        if (!ruleApplies(rule, device, defaultLab)) continue;
         switch (rule.type) {
           case 'threshold':
             apply(rule, device, evaluateThreshold(rule, reading, units[rule.metric] ?? '', active.has(keyOf(rule.id, reading.deviceId))));
@@ -214,7 +218,7 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
       if (rejection.deviceId === undefined) return;
       const nowMs = now();
       const device = factsOf(rejection.deviceId, rejection.kind);
-      if (!rules.list().some((rule) => rule.type === 'reject_rate' && ruleApplies(rule, device))) return;
+      if (!rules.list().some((rule) => rule.type === 'reject_rate' && ruleApplies(rule, device, defaultLab))) return;
       windowOf(rejection.deviceId).record(nowMs, false);
       evaluateRejectRules(device, nowMs);
     },
@@ -234,10 +238,10 @@ export function createAlertEngine(options: AlertEngineOptions): AlertEngine {
         for (const device of devices) {
           if (!device.enabled) continue;
           watched.add(device.id);
-          const facts: DeviceFacts = { deviceId: device.id, kind: device.kind, site: device.site };
+          const facts: DeviceFacts = { deviceId: device.id, kind: device.kind, site: device.site, lab: device.lab };
           const since = lastSeen.get(device.id) ?? Math.max(startedMs, Date.parse(device.createdAt));
           for (const rule of offlineRules) {
-            if (rule.type !== 'offline' || !ruleApplies(rule, facts)) continue;
+            if (rule.type !== 'offline' || !ruleApplies(rule, facts, defaultLab)) continue;
             count(apply(rule, facts, evaluateOffline(rule, { deviceId: device.id, lastSeenMs: since, intervalSeconds: device.intervalSeconds, nowMs })));
           }
         }

@@ -9,6 +9,7 @@
  * (`eaqiBand`) and takes the worst: an early warning on the instantaneous value, not the
  * official index. A reading without any EAQI pollutant leaves the alert as it is.
  */
+import { DEFAULT_LAB_ID } from '../../contracts/labs.ts';
 import {
   eaqiIndication,
   eaqiLabel,
@@ -36,6 +37,8 @@ export interface DeviceFacts {
   deviceId: string;
   kind?: ReadingKind | undefined;
   site?: string | undefined;
+  /** The device's lab (undefined: not registered, or registered before labs = the default lab). */
+  lab?: string | undefined;
 }
 
 export function compare(value: number, op: ThresholdOp, threshold: number): boolean {
@@ -65,8 +68,10 @@ export function kindOfRule(rule: AlertRule): ReadingKind | undefined {
 }
 
 /** Whether a rule's filters (device, site, kind) select this device. */
-export function ruleApplies(rule: AlertRule, device: DeviceFacts): boolean {
+export function ruleApplies(rule: AlertRule, device: DeviceFacts, defaultLab: string = DEFAULT_LAB_ID): boolean {
   if (!rule.enabled) return false;
+  // A rule watches its own lab's devices only (rules and devices made before labs: the default lab).
+  if ((rule.lab ?? defaultLab) !== (device.lab ?? defaultLab)) return false;
   if (rule.deviceId !== undefined && rule.deviceId !== device.deviceId) return false;
   if (rule.site !== undefined && rule.site !== device.site) return false;
   const kind = kindOfRule(rule);

@@ -46,6 +46,8 @@ export interface AlertingContext {
   emit: (alert: Alert) => void;
   peekDevice?: ((id: string) => DeviceRecord | undefined) | undefined;
   listDevices?: (() => Promise<DeviceRecord[]>) | undefined;
+  /** The lab of rules and devices made before labs. */
+  defaultLab?: string | undefined;
   logger?: Logger | undefined;
 }
 
@@ -64,6 +66,7 @@ export async function createAlerting(options: AlertingOptions, context: Alerting
     history,
     peekDevice: context.peekDevice,
     listDevices: context.listDevices,
+    defaultLab: context.defaultLab,
     now,
     logger: log,
     deliver(alert) {

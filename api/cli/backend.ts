@@ -9,7 +9,13 @@ import type {
   CreateApiKeyRequest,
   ApiKeyWithToken,
   CreateDeviceRequest,
+  CreateIntegrationRequest,
+  CreateLabRequest,
   CreateTrialRequest,
+  IntegrationRecord,
+  IntegrationWithSecret,
+  Lab,
+  LabListResponse,
   DeviceListResponse,
   DeviceRecord,
   DeviceWithSecret,
@@ -19,7 +25,10 @@ import type {
   UpdateDeviceRequest,
   UpdateTrialRequest,
 } from '../../contracts/index.ts';
+import { DEFAULT_LAB_ID, PLATFORM_KEY_LAB } from '../../contracts/index.ts';
+import { AppError } from '../../common/errors.ts';
 import { openFileRegistry, type DeviceRegistry } from '../../common/registry/index.ts';
+import { openIntegrationStore, type IntegrationStore } from '../../common/registry/integrations.ts';
 import { createRegistryDeviceCheck, openFileTrialStore, type TrialStore } from '../trials/store.ts';
 import { UsageError, errorMessage, type CliIo } from './shared.ts';
 
@@ -33,6 +42,13 @@ export interface Backend {
   listKeys(): Promise<ApiKeyRecord[]>;
   createKey(request: CreateApiKeyRequest): Promise<ApiKeyWithToken>;
   revokeKey(id: string): Promise<void>;
+  /** The labs and the platform's default lab (over HTTP: those the token sees). */
+  listLabs(): Promise<LabListResponse>;
+  createLab(request: CreateLabRequest): Promise<Lab>;
+  listIntegrations(): Promise<IntegrationRecord[]>;
+  createIntegration(request: CreateIntegrationRequest): Promise<IntegrationWithSecret>;
+  rotateIntegration(id: string): Promise<IntegrationWithSecret>;
+  removeIntegration(id: string): Promise<void>;
   listTrials(): Promise<Trial[]>;
   getTrial(id: string): Promise<Trial>;
   createTrial(request: CreateTrialRequest): Promise<Trial>;
@@ -51,7 +67,9 @@ export async function openBackend(dataDir: string | undefined, io: CliIo): Promi
   if (dataDir !== undefined) {
     const dir = resolve(dataDir);
     const registry = await openFileRegistry({ dataDir: dir, pollIntervalMs: 0 });
-    return fileBackend(registry, await openFileTrialStore({ dataDir: dir, checkDevices: createRegistryDeviceCheck(registry) }));
+    // The default lab is the API's LAB_ID: it exists from the API's first start on, even before its record is written.
+    const defaultLab = io.env.LAB_ID || DEFAULT_LAB_ID;
+    return fileBackend(registry, await openFileTrialStore({ dataDir: dir, checkDevices: createRegistryDeviceCheck(registry) }), await openIntegrationStore({ dataDir: dir, pollIntervalMs: 0 }), defaultLab);
   }
   const token = io.env.ADMIN_TOKEN;
   if (!token) {
@@ -100,6 +118,12 @@ function httpBackend(apiUrl: string, token: string, doFetch: typeof fetch): Back
     listKeys: async () => (await call<ApiKeyListResponse>('GET', '/api/v1/keys')).keys,
     createKey: (request) => call('POST', '/api/v1/keys', request),
     revokeKey: (id) => call('DELETE', `/api/v1/keys/${encodeURIComponent(id)}`),
+    listLabs: () => call('GET', '/api/v1/labs'),
+    createLab: (request) => call('POST', '/api/v1/labs', request),
+    listIntegrations: async () => (await call<{ integrations: IntegrationRecord[] }>('GET', '/api/v1/integrations')).integrations,
+    createIntegration: (request) => call('POST', '/api/v1/integrations', request),
+    rotateIntegration: (id) => call('POST', `/api/v1/integrations/${encodeURIComponent(id)}/secret`),
+    removeIntegration: (id) => call('DELETE', `/api/v1/integrations/${encodeURIComponent(id)}`),
     listTrials: async () => (await call<TrialListResponse>('GET', '/api/v1/trials')).trials,
     getTrial: (id) => call('GET', trial(id)),
     createTrial: (request) => call('POST', '/api/v1/trials', request),
@@ -115,7 +139,12 @@ function httpBackend(apiUrl: string, token: string, doFetch: typeof fetch): Back
   };
 }
 
-function fileBackend(registry: DeviceRegistry, trials: TrialStore): Backend {
+function fileBackend(registry: DeviceRegistry, trials: TrialStore, integrations: IntegrationStore, defaultLab: string): Backend {
+  // The registry file takes any lab id; the API refuses a lab that does not exist, and so does this.
+  async function checkLab(lab: string | undefined): Promise<void> {
+    if (lab === undefined || lab === defaultLab || lab === PLATFORM_KEY_LAB || (await registry.getLab(lab))) return;
+    throw new AppError('BAD_REQUEST', `lab: no lab "${lab}"; create it first (labs create)`);
+  }
   return {
     list: () => registry.list(),
     async get(id) {
@@ -123,13 +152,25 @@ function fileBackend(registry: DeviceRegistry, trials: TrialStore): Backend {
       if (!found) throw new Error(`404 NOT_FOUND: no device "${id}"`);
       return found;
     },
-    create: (request) => registry.create(request),
+    async create(request) {
+      await checkLab(request.lab);
+      return registry.create(request);
+    },
     update: (id, patch) => registry.update(id, patch),
     remove: (id) => registry.remove(id),
     rotate: (id) => registry.rotateSecret(id),
     listKeys: () => registry.listApiKeys(),
-    createKey: (request) => registry.createApiKey(request),
+    async createKey(request) {
+      await checkLab(request.lab);
+      return registry.createApiKey(request);
+    },
+    listLabs: async () => ({ labs: await registry.listLabs(), defaultLab }),
+    createLab: (request) => registry.createLab(request),
     revokeKey: (id) => registry.revokeApiKey(id),
+    listIntegrations: () => integrations.list(),
+    createIntegration: (request) => integrations.create(request),
+    rotateIntegration: (id) => integrations.rotateSecret(id),
+    removeIntegration: (id) => integrations.remove(id),
     listTrials: () => trials.list(),
     async getTrial(id) {
       const found = await trials.get(id);
@@ -144,6 +185,7 @@ function fileBackend(registry: DeviceRegistry, trials: TrialStore): Backend {
     },
     async close() {
       await trials.close();
+      await integrations.close();
       await registry.close();
     },
   };

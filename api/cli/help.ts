@@ -4,6 +4,8 @@
  */
 import { DEVICE_COMMANDS } from './commands/device-commands.ts';
 import { KEY_COMMANDS } from './commands/key-commands.ts';
+import { LAB_COMMANDS } from './commands/lab-commands.ts';
+import { INTEGRATION_COMMANDS } from './commands/integration-commands.ts';
 import { SERVICE_CREDENTIALS } from './commands/service-credentials.ts';
 import { TRIAL_COMMANDS } from './commands/trial-commands.ts';
 import { GLOBAL_OPTIONS, type Command } from './shared.ts';
@@ -11,6 +13,8 @@ import { GLOBAL_OPTIONS, type Command } from './shared.ts';
 const SECTIONS: { title: string; commands: Command[] }[] = [
   { title: 'Devices', commands: DEVICE_COMMANDS },
   { title: 'API keys', commands: KEY_COMMANDS },
+  { title: 'Labs', commands: LAB_COMMANDS },
+  { title: 'Network-server integrations (The Things Stack, ChirpStack)', commands: INTEGRATION_COMMANDS },
   { title: 'Trials', commands: TRIAL_COMMANDS },
   { title: 'Services', commands: [SERVICE_CREDENTIALS] },
 ];
@@ -21,6 +25,8 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(SECTIONS.flatMap((
 /** Words that take a second word, with what goes in place of it (`trials` is `trial`). */
 export const GROUPS: Readonly<Record<string, { name: string; what: string; choices: string }>> = {
   keys: { name: 'keys', what: 'keys command: list, add or revoke', choices: 'list, add or revoke' },
+  labs: { name: 'labs', what: 'labs command: list or create', choices: 'list or create' },
+  integrations: { name: 'integrations', what: 'integrations command: list, add, rotate or remove', choices: 'list, add, rotate or remove' },
   trial: { name: 'trial', what: 'trial command: add, list, show, update, close or report', choices: 'add, list, show, update, close or report' },
   trials: { name: 'trial', what: 'trial command: add, list, show, update, close or report', choices: 'add, list, show, update, close or report' },
 };
@@ -47,6 +53,8 @@ Options
 
 Examples
   ADMIN_TOKEN=… npm run devices -- add air-42 --kind air --owner acme --lat 55.6761 --lon 12.5683 --site "Nørrebrogade"
+  ADMIN_TOKEN=… npm run devices -- labs create norrebro --name Nørrebro --area 55.68,12.53,55.71,12.57
+  ADMIN_TOKEN=… npm run devices -- keys add "Nørrebro admin" --role admin --lab norrebro
   npm run devices -- --data-dir .lab list
   mosquitto_pub -i air-42 -u air-42 -P '<secret>' -t lab/v1/air/air-42 -m '{"pm25": 8}'
 `;

@@ -11,7 +11,9 @@ import type { Logger } from '../../common/logger.ts';
 import type { DeviceRegistry } from '../../common/registry/types.ts';
 import { createAlerting, type Alerting, type AlertingOptions } from '../alerts/index.ts';
 import type { Scheduler } from '../jobs/scheduler.ts';
-import { roomsOf } from '../live-hub.ts';
+import { OPEN_DATA_ROOM, roomsOf, withLabRooms } from '../live-hub.ts';
+import type { AlertRuleStore } from '../alerts/rule-store.ts';
+import { DEFAULT_LAB_ID } from '../../contracts/index.ts';
 import { alertRoutes } from '../routes/alerts.ts';
 import type { Live } from './live.ts';
 
@@ -29,6 +31,8 @@ export interface AlertingPluginOptions {
   now?: (() => number) | undefined;
   /** Cluster mode: evaluate readings only while this node holds the lease (default: always). */
   leader?: (() => boolean) | undefined;
+  /** The lab of rules and devices made before labs. */
+  defaultLab?: string | undefined;
 }
 
 const DECORATOR = 'alerting';
@@ -44,15 +48,25 @@ function alertRooms(alert: Alert): string[] {
   return alert.kind ? roomsOf(alert.kind, alert.deviceId) : ['all', `device:${alert.deviceId}`];
 }
 
+/** The lab of an alert: its device's, else its rule's (records made before labs: the default lab). */
+function alertLab(alert: Alert, registry: DeviceRegistry | undefined, rules: AlertRuleStore, defaultLab: string): string {
+  const device = alert.deviceId === undefined ? undefined : registry?.peek(alert.deviceId);
+  return device?.lab ?? rules.get(alert.rule)?.lab ?? defaultLab;
+}
+
 export const alertingPlugin = fp<AlertingPluginOptions>(
   async (app, options) => {
     const { registry, live } = options;
+    const defaultLab = options.defaultLab ?? DEFAULT_LAB_ID;
     const alerting = await createAlerting(options.alerting, {
       scheduler: options.scheduler,
       logger: options.logger,
       peekDevice: registry ? (id) => registry.peek(id) : undefined,
       listDevices: registry ? () => registry.list() : undefined,
-      emit: (alert) => live?.io.to(alertRooms(alert)).emit('alert', alert),
+      defaultLab,
+      // Alerts are not open data: anonymous live clients (OPEN_DATA_ROOM) never get them. A
+      // lab's sockets get its own (withLabRooms).
+      emit: (alert) => live?.io.to(withLabRooms(alertRooms(alert), alertLab(alert, registry, alerting.rules, defaultLab))).except(OPEN_DATA_ROOM).emit('alert', alert),
     });
     // Every API node gets every reading; only the lease holder evaluates them (cluster mode).
     const leader = options.leader ?? (() => true);

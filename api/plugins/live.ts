@@ -31,6 +31,8 @@ export interface LivePluginOptions {
    * emits it to its own sockets only.
    */
   redisUrl?: string | undefined;
+  /** The lab of a registered device (api/live-hub.ts); undefined = no labs. */
+  labOf?: ((deviceId: string) => string | undefined) | undefined;
 }
 
 export interface Live {
@@ -70,19 +72,33 @@ export const livePlugin = fp<LivePluginOptions>(
       if (liveReady) return next();
       next(Object.assign(new Error('UNAVAILABLE: the live feed is starting; retry'), { data: { error: 'UNAVAILABLE', statusCode: 503 } }));
     });
-    // The live feed is a read endpoint: same keys as REST (handshake `auth: { token }`), open with PUBLIC_READ.
+    // The live feed is open data: same keys as REST (handshake `auth: { token }`); with
+    // PUBLIC_READ anonymous clients get the open-data view (readings and device events only,
+    // see OPEN_DATA_ROOM in api/live-hub.ts).
     const { authenticator } = options;
     io.use((socket, next) => {
       const token: unknown = socket.handshake.auth?.token;
       const principal = typeof token === 'string' && token !== '' ? (authenticator.authenticate(token) ?? null) : undefined;
-      const verdict = authenticator.check('read', principal);
-      if (verdict === 'ok') return next();
+      const verdict = authenticator.check('open', principal);
+      if (verdict === 'ok') {
+        socket.data = { ...socket.data, openData: principal === undefined };
+        // The socket's lab, as for REST (api/labs/scope.ts): the key's, or the one picked with auth `lab`.
+        const picked: unknown = socket.handshake.auth?.lab;
+        authenticator.scopeOf(principal, typeof picked === 'string' && picked !== '' ? picked : undefined).then(
+          (scope) => {
+            socket.data = { ...socket.data, lab: scope.lab };
+            next();
+          },
+          (error: unknown) => next(Object.assign(new Error(`NOT_FOUND: ${error instanceof Error ? error.message : String(error)}`), { data: { error: 'NOT_FOUND', statusCode: 404 } })),
+        );
+        return;
+      }
       const error = Object.assign(new Error(principal === null ? 'UNAUTHORIZED: the token is not valid' : 'UNAUTHORIZED: the live feed needs auth: { token }'), {
         data: { error: 'UNAUTHORIZED', statusCode: verdict },
       });
       next(error);
     });
-    const hub = createLiveHub({ io, mqttUrl: options.mqttUrl, mqttUsername: options.mqttUsername, mqttPassword: options.mqttPassword, logger: log });
+    const hub = createLiveHub({ io, mqttUrl: options.mqttUrl, mqttUsername: options.mqttUsername, mqttPassword: options.mqttPassword, logger: log, labOf: options.labOf });
     // The broker may come later (services start in any order): REST serves at once, the live
     // feed once the hub is subscribed (until then live clients are told to retry).
     hub.ready.then(

@@ -6,13 +6,55 @@
  *
  * Register it before the routes: @fastify/swagger collects routes as they are added.
  */
-import fastifySwagger from '@fastify/swagger';
+import fastifySwagger, { type SwaggerTransformObject } from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { LAB_QUERY_PARAMETER, LabIdSchema } from '../../contracts/index.ts';
 
 const DESCRIPTION = `StreetLab: an open platform for city test beds. Devices publish readings over MQTT; this API serves their history, aggregated windows, exports, the air-quality index and the live feed (socket.io on the same port).
 
-Times are ISO 8601 UTC unless noted; every number is in the unit given with its field (contracts/readings.ts). Errors are \`{ error, message, statusCode }\` where the message names the parameter at fault.`;
+Times are ISO 8601 UTC unless noted; every number is in the unit its kind's definition gives it. Device kinds are data: \`GET /api/v1/kinds\` lists every kind the lab knows (air, traffic, waste and any added at run time) with its fields, units, ranges and required fields; \`kind\` parameters take any of them. Errors are \`{ error, message, statusCode }\` where the message names the parameter at fault.
+
+Open data: with PUBLIC_READ on, callers without a key get readings, latest values, indices, exports, bin analytics and devices without their owners or metadata, each answer with the licence (\`Link: <…>; rel="license"\`, \`X-Data-Attribution\`, and \`licence\` in JSON objects); rejections, alerts, jobs, trials and keys need a key. \`GET /api/v1/licence\` says which licence.
+
+Labs: one platform hosts several labs, each with its own devices, keys and dashboard (\`/labs/{lab}/\`). A lab's key sees only its lab. The admin token, platform keys (\`lab: "*"\`) and anonymous callers see every lab, and pick one with the query parameter \`lab\` on every read route (listed with each); a lab the caller may not see answers 404. \`GET /api/v1/labs\` lists them.`;
+
+/**
+ * `?lab=` is taken off every request by the auth plugin (api/plugins/auth.ts) before a route
+ * validates its query, so no route schema declares it: it is added here, once, to every read
+ * operation of the spec (and to the shared components), so clients see it where they use it.
+ */
+const LAB_PARAMETER = {
+  name: LAB_QUERY_PARAMETER,
+  in: 'query',
+  required: false,
+  description:
+    "Only this lab's data (see Labs above). For the admin token, platform keys and anonymous callers; a lab's key sees its own lab anyway. A lab the caller may not see, or none of that id: 404.",
+  schema: { type: 'string', pattern: (z.toJSONSchema(LabIdSchema) as { pattern?: string }).pattern, example: 'norrebro' },
+};
+
+/** The parts of an OpenAPI document the lab parameter touches. */
+interface LabSpec {
+  paths?: Record<string, Record<string, { parameters?: unknown[] } | undefined> | undefined>;
+  components?: { parameters?: Record<string, unknown> };
+}
+
+/**
+ * Every GET operation gets the `lab` query parameter, written out in full (generators and the
+ * /docs page need no reference resolving), unless it declares one (`/labs/{lab}`, in its path);
+ * the components hold it too, for clients that build requests from them.
+ */
+export function withLabParameter<T extends LabSpec>(spec: T): T {
+  for (const item of Object.values(spec.paths ?? {})) {
+    const get = item?.get;
+    if (!get) continue;
+    if ((get.parameters ?? []).some((p) => (p as { name?: string }).name === LAB_QUERY_PARAMETER)) continue;
+    get.parameters = [...(get.parameters ?? []), { ...LAB_PARAMETER, schema: { ...LAB_PARAMETER.schema } }];
+  }
+  spec.components = { ...spec.components, parameters: { ...spec.components?.parameters, [LAB_QUERY_PARAMETER]: LAB_PARAMETER } };
+  return spec;
+}
 
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(fastifySwagger, {
@@ -23,9 +65,12 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'readings', description: 'History, aggregated windows and exports' },
         { name: 'air quality', description: 'European Air Quality Index and WHO 2021 guidelines' },
         { name: 'rejections', description: 'Messages ingest refused, with reasons' },
+        { name: 'kinds', description: 'Device kinds: what each kind measures, in which units and ranges' },
+        { name: 'open data', description: 'What anonymous callers may read (PUBLIC_READ), under which licence' },
       ],
     },
     transform: jsonSchemaTransform,
+    transformObject: (document) => ('openapiObject' in document ? withLabParameter(document.openapiObject as LabSpec) : document.swaggerObject) as ReturnType<SwaggerTransformObject>,
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, async (_request, reply) =>

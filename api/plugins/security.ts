@@ -22,6 +22,8 @@ export interface SecurityOptions {
   /** Requests per client per window; false = no limit. Default 1,200 per minute. */
   rateLimit?: { max: number; timeWindowMs: number } | false;
   authenticator?: Authenticator;
+  /** More image sources for the Content-Security-Policy (a plain-http tile server's origin). */
+  imageSources?: readonly string[];
 }
 
 const UNLIMITED_PREFIXES = ['/healthz', '/readyz', '/metrics'];
@@ -33,7 +35,7 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
       useDefaults: true,
       directives: {
         // Map tiles and data-URI icons; scripts, styles and connections stay same-origin.
-        'img-src': ["'self'", 'data:', 'blob:', 'https:'],
+        'img-src': ["'self'", 'data:', 'blob:', 'https:', ...(options.imageSources ?? [])],
         'connect-src': ["'self'", 'ws:', 'wss:'],
         'upgrade-insecure-requests': null,
       },
@@ -47,7 +49,8 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     origin: origins.length > 0 ? [...origins] : false,
     methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
     allowedHeaders: ['authorization', 'content-type'],
-    exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    // The open data's licence headers too (api/plugins/open-data.ts): a browser app on an allowed origin must see them.
+    exposedHeaders: ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'link', 'x-data-attribution'],
     maxAge: 600,
   });
 

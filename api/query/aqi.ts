@@ -40,7 +40,14 @@ function hourlySource(fromMs: number, nowMs: number, limits: QueryLimits): Hourl
 /** The EAQI at `atMs` for one device or one site (all its air devices pooled per hour). */
 export async function answerAqi(
   deps: AqiDeps,
-  input: { device?: string | undefined; site?: string | undefined; atMs: number; station: EaqiStation },
+  input: {
+    device?: string | undefined;
+    site?: string | undefined;
+    atMs: number;
+    station: EaqiStation;
+    /** Only these devices count (a lab's, api/labs/scope.ts); undefined = every device. */
+    within?: Pick<TagFilter, 'devices' | 'excludeDevices'> | undefined;
+  },
   nowMs: number,
 ): Promise<AqiResponse> {
   // The index describes the complete hours before `at`: the latest hour ends at the full hour.
@@ -48,7 +55,8 @@ export async function answerAqi(
   const startMs = endMs - 24 * HOUR_MS;
   const source = hourlySource(startMs, nowMs, deps.limits);
   const params: QueryParams = {};
-  const filter: TagFilter = input.device ? { devices: [input.device] } : { site: input.site };
+  const picked: TagFilter = input.device ? { devices: [input.device] } : { site: input.site };
+  const filter: TagFilter = input.within ? { ...picked, ...input.within } : picked;
   const rows = await deps.influx.query(hourlyMeansStatement(EAQI_POLLUTANTS, source, filter, { fromMs: startMs, toMs: endMs }, params, false), params);
   const hourly: Record<EaqiPollutant, (number | null)[]> = Object.fromEntries(EAQI_POLLUTANTS.map((p) => [p, new Array<number | null>(24).fill(null)])) as Record<
     EaqiPollutant,

@@ -11,8 +11,8 @@ const RawCursorSchema = z.strictObject({
   m: z.literal('r'),
   q: z.string().max(16),
   t: z.number().int(),
-  /** Index of the kind in READING_KINDS. */
-  k: z.number().int().min(0).max(10),
+  /** Index of the kind in the request's kinds (one kind, or every known kind in catalogue order). */
+  k: z.number().int().min(0).max(10_000),
   /** The series key: device and the registry tags, in a fixed order. */
   s: z.array(z.string().max(200)).max(8),
 });

@@ -4,15 +4,15 @@
  * parameter (`$name`), except the one place InfluxQL cannot bind — a regular expression —
  * where the expression is built from hex escapes of a validated value (see greaterThanRegex).
  */
-import { METRICS_BY_KIND, type Aggregate, type ReadingKind, type ReadingsSource } from '../../contracts/index.ts';
+import { metricsOf, type Aggregate, type ReadingKind, type ReadingsSource } from '../../contracts/index.ts';
 import type { QueryParams } from '../../common/influx.ts';
 import { quoteIdentifier } from '../../common/influx.ts';
 import {
   FIELD_RECEIVED,
-  MEASUREMENTS,
+  measurementOf,
   REGISTRY_TAGS,
   REJECTED_MEASUREMENT,
-  ROLLUP_MEASUREMENTS,
+  rollupMeasurementOf,
   ROLLUP_RETENTION_POLICY,
   TAG_DEVICE,
   TAG_KIND,
@@ -42,6 +42,10 @@ export function tagConditions(filter: TagFilter, params: QueryParams): string[] 
       return `${quoteIdentifier(TAG_DEVICE)} = $device${i}`;
     });
     conditions.push(terms.length === 1 ? terms[0]! : `(${terms.join(' OR ')})`);
+  }
+  for (const [i, device] of (filter.excludeDevices ?? []).entries()) {
+    params[`notDevice${i}`] = device;
+    conditions.push(`${quoteIdentifier(TAG_DEVICE)} != $notDevice${i}`);
   }
   if (filter.site !== undefined) {
     params.site = filter.site;
@@ -103,11 +107,16 @@ export function rawSelectList(metrics: readonly string[] | undefined): string {
 }
 
 export function rawFrom(kind: ReadingKind): string {
-  return quoteIdentifier(MEASUREMENTS[kind]);
+  return quoteIdentifier(measurementOf(kind));
+}
+
+/** One stored raw reading of a kind, if there is any. */
+export function anyReadingStatement(kind: ReadingKind): string {
+  return `SELECT * FROM ${rawFrom(kind)} LIMIT 1`;
 }
 
 export function rollupFrom(kind: ReadingKind, resolution: '1h' | '1d'): string {
-  return `${quoteIdentifier(ROLLUP_RETENTION_POLICY)}.${quoteIdentifier(ROLLUP_MEASUREMENTS[resolution][kind])}`;
+  return `${quoteIdentifier(ROLLUP_RETENTION_POLICY)}.${quoteIdentifier(rollupMeasurementOf(kind, resolution))}`;
 }
 
 const RAW_AGGREGATE: Record<Aggregate, (field: string) => string> = {
@@ -168,7 +177,7 @@ export function limitLiteral(limit: number): string {
 
 /** A metric of `kind` from the contract (or one of the fields every reading carries), quoted. */
 function metricIdentifier(kind: ReadingKind, metric: string): string {
-  if (!(METRICS_BY_KIND[kind] as readonly string[]).includes(metric) && !READING_FIELDS.includes(metric)) {
+  if (!(metricsOf(kind) as readonly string[]).includes(metric) && !READING_FIELDS.includes(metric)) {
     throw new Error(`not a field of ${kind} readings: ${metric}`);
   }
   return quoteIdentifier(metric);
@@ -190,9 +199,15 @@ export function lastValueStatement(kind: ReadingKind, metric: string, fromMs: nu
 }
 
 /** Rejected messages since `fromMs`, newest first, optionally of one device and/or kind. */
-export function rejectionsStatement(filter: { device?: string | undefined; kind?: ReadingKind | undefined }, fromMs: number, limit: number, params: QueryParams): string {
+export function rejectionsStatement(
+  filter: { device?: string | undefined; kind?: ReadingKind | undefined; within?: Pick<TagFilter, 'devices' | 'excludeDevices'> | undefined },
+  fromMs: number,
+  limit: number,
+  params: QueryParams,
+): string {
   params.from = iso(fromMs);
-  const conditions = ['time >= $from'];
+  // `within`: a lab's devices (api/labs/scope.ts).
+  const conditions = ['time >= $from', ...tagConditions({ devices: filter.within?.devices, excludeDevices: filter.within?.excludeDevices }, params)];
   if (filter.device) {
     params.device = filter.device;
     conditions.push(`${quoteIdentifier(TAG_DEVICE)} = $device`);

@@ -9,9 +9,10 @@
  */
 import {
   DEVICE_ID_PATTERN,
-  METRICS_BY_KIND,
-  METRIC_UNITS,
-  READING_KINDS,
+  metricsOf,
+  isBooleanMetricOf,
+  isKnownKind,
+  readingKinds,
   type Aggregate,
   type Fill,
   type ReadingKind,
@@ -26,6 +27,8 @@ import { DAY_MS, HOUR_MS, type QueryLimits } from './limits.ts';
 
 export interface TagFilter {
   devices?: string[] | undefined;
+  /** Devices left out (other labs' devices, for the default lab: api/labs/scope.ts). */
+  excludeDevices?: string[] | undefined;
   site?: string | undefined;
   owner?: string | undefined;
 }
@@ -46,6 +49,8 @@ export interface RawPlan extends PlanBase {
   metrics: string[] | undefined;
   order: 'asc' | 'desc';
   after: RawCursor | undefined;
+  /** Open-data view (api/open-data.ts): no owner in items, CSV columns or NDJSON lines. */
+  withholdOwner?: boolean | undefined;
 }
 
 export type GroupBy = 'device' | 'site' | 'all';
@@ -77,11 +82,11 @@ const MAX_DEVICES = 100;
 
 /** Metrics stored as booleans (unit `bool` in the contract): no mean, sum or percentile. */
 export function isBooleanMetric(kind: ReadingKind, metric: string): boolean {
-  return METRIC_UNITS[kind][metric] === 'bool';
+  return isBooleanMetricOf(kind, metric);
 }
 
 export function numericMetrics(kind: ReadingKind): string[] {
-  return METRICS_BY_KIND[kind].filter((m) => !isBooleanMetric(kind, m));
+  return metricsOf(kind).filter((m) => !isBooleanMetric(kind, m));
 }
 
 function bad(message: string): AppError {
@@ -110,11 +115,16 @@ export function parseDevices(value: string | readonly string[] | undefined, para
   return devices;
 }
 
+/** A `kind` parameter: any kind the catalogue knows (kinds are data: contracts/kinds-table.ts). */
+export function checkKnownKind(kind: string | undefined, param = 'kind'): void {
+  if (kind !== undefined && !isKnownKind(kind)) throw bad(`${param}: unknown kind ${quoteForMessage(kind)}; one of ${readingKinds().join(', ')}`);
+}
+
 export function parseMetrics(kind: ReadingKind, value: string | readonly string[] | undefined): string[] | undefined {
   const metrics = splitList(value);
   if (metrics === undefined) return undefined;
   if (metrics.length === 0) throw bad('metric: give at least one metric');
-  const allowed = METRICS_BY_KIND[kind];
+  const allowed = metricsOf(kind);
   for (const metric of metrics) {
     if (!allowed.includes(metric)) throw bad(`metric: ${quoteForMessage(metric)} is not a metric of ${kind}; use one or several of ${allowed.join(', ')}`);
   }
@@ -160,6 +170,7 @@ function checkRawRange(fromMs: number, toMs: number, limits: QueryLimits, aggreg
 /** The plan for a `/readings` request, or BAD_REQUEST naming what is wrong. */
 export function planReadings(query: ReadingsQuery, nowMs: number, limits: QueryLimits): ReadingsPlan {
   const format: ReadingsFormat = query.format ?? 'json';
+  checkKnownKind(query.kind);
   const devices = parseDevices(query.device);
   const filter: TagFilter = { devices, site: query.site, owner: query.owner };
   const aggregated = query.every !== undefined;
@@ -171,7 +182,7 @@ export function planReadings(query: ReadingsQuery, nowMs: number, limits: QueryL
   }
   const needsKind = aggregated ? 'every' : query.metric !== undefined ? 'metric' : format !== 'json' ? `format=${format}` : undefined;
   if (needsKind && query.kind === undefined) {
-    throw bad(`kind: required with ${needsKind} (one of ${READING_KINDS.join(', ')})`);
+    throw bad(`kind: required with ${needsKind} (one of ${readingKinds().join(', ')})`);
   }
 
   const maxLimit = format === 'json' ? limits.jsonMaxPoints : limits.exportMaxPoints;
@@ -181,10 +192,10 @@ export function planReadings(query: ReadingsQuery, nowMs: number, limits: QueryL
   const limit = query.limit ?? (format === 'json' ? limits.jsonDefaultPoints : limits.exportMaxPoints);
 
   if (!aggregated) {
-    const kinds = query.kind ? [query.kind] : [...READING_KINDS];
+    const kinds = query.kind ? [query.kind] : readingKinds();
     const explicit = query.kind ? parseMetrics(query.kind, query.metric) : undefined;
-    // An export lists every metric of the kind as a column, even one no device sent.
-    const metrics = explicit ?? (format === 'csv' && query.kind ? [...METRICS_BY_KIND[query.kind]] : undefined);
+    // A CSV or Parquet export lists every metric of the kind as a column, even one no device sent.
+    const metrics = explicit ?? ((format === 'csv' || format === 'parquet') && query.kind ? [...metricsOf(query.kind)] : undefined);
     const order = query.order ?? (format === 'json' ? 'desc' : 'asc');
     const { fromMs, toMs } = parseTimeRange(query, nowMs, HOUR_MS);
     checkRawRange(fromMs, toMs, limits, false);

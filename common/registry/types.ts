@@ -10,8 +10,10 @@ import type {
   ApiKeyWithToken,
   CreateApiKeyRequest,
   CreateDeviceRequest,
+  CreateLabRequest,
   DeviceRecord,
   DeviceWithSecret,
+  Lab,
   UpdateDeviceRequest,
 } from '../../contracts/index.ts';
 import type { RegistryTags } from '../influx-schema.ts';
@@ -56,6 +58,14 @@ export interface DeviceRegistry {
   revokeApiKey(id: string): Promise<void>;
   /** The key a bearer token belongs to, or undefined (synchronous, constant time per key). */
   verifyApiKey(token: string): ApiKeyRecord | undefined;
+
+  /** The labs on this platform (contracts/labs.ts), stored in the same document as devices and keys. */
+  listLabs(): Promise<Lab[]>;
+  getLab(id: string): Promise<Lab | undefined>;
+  /** AppError CONFLICT for a taken id, BAD_REQUEST naming a bad field. */
+  createLab(request: CreateLabRequest): Promise<Lab>;
+  /** Creates the lab unless it exists (first boot, upgrades); the existing one is left as it is. */
+  ensureLab(request: CreateLabRequest): Promise<Lab>;
 
   /** Called after every change, whether made here or by another process. Returns an unsubscribe. */
   onChange(listener: (change: RegistryChange) => void): () => void;

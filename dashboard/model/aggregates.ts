@@ -3,6 +3,7 @@
  * and today, traffic now by mode, bins by fill. Pure: no DOM.
  */
 import type { ReadingKind } from '../../contracts/readings.ts';
+import { readingKinds } from '../../contracts/kinds-table.ts';
 import {
   BIN_FULL_PERCENT,
   TRAFFIC_MODES,
@@ -53,9 +54,14 @@ export function filteredDevices(devices: ReadonlyMap<string, DeviceView>, filter
   return result;
 }
 
-const KIND_ORDER: Record<ReadingKind, number> = { air: 0, traffic: 1, waste: 2 };
+/** Devices by kind (in the catalogue's order: built-in kinds first), then by id. */
 export function compareDevices(a: DeviceView, b: DeviceView): number {
-  return KIND_ORDER[a.info.kind] - KIND_ORDER[b.info.kind] || compareIds(a.info.id, b.info.id);
+  return kindRank(a.info.kind) - kindRank(b.info.kind) || compareIds(a.info.id, b.info.id);
+}
+
+function kindRank(kind: ReadingKind): number {
+  const rank = readingKinds().indexOf(kind);
+  return rank < 0 ? Number.MAX_SAFE_INTEGER : rank;
 }
 
 /** The owners and sites the filter menus offer (from the registry; empty without it). */

@@ -3,9 +3,11 @@
  * that drifts from the contract fails here with a message instead of as a blank chart.
  */
 import { LatestResponseSchema, ReadingsResponseSchema, RejectionsResponseSchema, type LatestResponse, type ReadingsResponse } from '../../contracts/api.ts';
-import { DeviceListResponseSchema, type DeviceRecord } from '../../contracts/devices.ts';
+import { DeviceRecordViewListResponseSchema, type DeviceRecordView } from '../../contracts/open-data.ts';
 import type { LiveReading } from '../../contracts/live.ts';
+import { LabListResponseSchema, LabSchema, type Lab } from '../../contracts/labs.ts';
 import type { ReadingKind } from '../../contracts/readings.ts';
+import { KindListResponseSchema, type KindResponse } from '../../contracts/kinds.ts';
 import type { Rejection } from '../../contracts/rejections.ts';
 import { WasteCollectionsResponseSchema, WasteForecastResponseSchema, WasteKpiResponseSchema } from '../../contracts/waste.ts';
 import type { z } from 'zod';
@@ -44,8 +46,12 @@ export interface ApiClient {
   latest(kind?: ReadingKind): Promise<LatestResponse['readings']>;
   readings(request: ReadingsRequest, signal?: AbortSignal): Promise<ReadingsResponse>;
   rejections(request: RejectionsRequest, signal?: AbortSignal): Promise<Rejection[]>;
-  /** The registry; undefined when this API has none or does not let us read it. */
-  devices(): Promise<DeviceRecord[] | undefined>;
+  /** The registry (without owners and metadata when read anonymously: open data); undefined when this API has none or does not let us read it. */
+  devices(): Promise<DeviceRecordView[] | undefined>;
+  /** Every device kind the lab knows (GET /api/v1/kinds); undefined when this API has no catalogue or does not let us read it. */
+  kinds(): Promise<KindResponse[] | undefined>;
+  /** The page's lab, its name and area (GET /api/v1/labs/{lab}); undefined when the page has no lab, or the API has no labs or does not let us read it. */
+  lab(): Promise<Lab | undefined>;
   /** A bin's emptyings from `fromMs` on, oldest first (/api/v1/waste/collections). */
   wasteCollections(deviceId: string, fromMs: number, signal?: AbortSignal): Promise<z.infer<typeof WasteCollectionsResponseSchema>['collections']>;
   /** When each bin reaches 80 %, soonest first (/api/v1/waste/forecast). */
@@ -58,6 +64,8 @@ export interface ApiClientOptions {
   baseUrl?: string;
   /** Sent as `Authorization: Bearer`; absent for the lab's public read access. */
   token?: string | undefined;
+  /** Every request asks for this lab's data (`?lab=`); undefined = what the key sees. */
+  lab?: string | undefined;
   fetch?: typeof fetch;
 }
 
@@ -68,6 +76,8 @@ export function createApiClient(options: ApiClientOptions = {}): ApiClient {
   if (options.token) headers.authorization = `Bearer ${options.token}`;
 
   async function get<S extends z.ZodType>(path: string, params: URLSearchParams, schema: S, signal?: AbortSignal): Promise<z.infer<S>> {
+    // One place for the lab: no request of the page can forget it.
+    if (options.lab) params.set('lab', options.lab);
     const query = params.toString();
     const response = await doFetch(`${base}${path}${query ? `?${query}` : ''}`, { headers, ...(signal ? { signal } : {}) });
     const body: unknown = await response.json().catch(() => undefined);
@@ -102,6 +112,9 @@ export function createApiClient(options: ApiClientOptions = {}): ApiClient {
       return get('/api/v1/readings', params, ReadingsResponseSchema, signal);
     },
     async rejections(request, signal) {
+      // Rejections are not open data (their payload excerpts are a company's): without a key
+      // the API answers 401, so an anonymous dashboard does not ask and shows none.
+      if (!options.token) return [];
       const params = new URLSearchParams();
       if (request.device) params.set('device', request.device);
       if (request.kind) params.set('kind', request.kind);
@@ -119,9 +132,28 @@ export function createApiClient(options: ApiClientOptions = {}): ApiClient {
     async wasteKpi(days, signal) {
       return (await get('/api/v1/waste/kpi', new URLSearchParams({ from: `-${days}d` }), WasteKpiResponseSchema, signal)).total;
     },
+    async kinds() {
+      try {
+        return (await get('/api/v1/kinds', new URLSearchParams(), KindListResponseSchema)).kinds;
+      } catch (error) {
+        // An API without a catalogue (404) or one that needs a key: the built-in kinds still show.
+        if (error instanceof ApiError && [401, 403, 404].includes(error.status)) return undefined;
+        throw error;
+      }
+    },
+    async lab() {
+      if (!options.lab) return undefined;
+      try {
+        return await get(`/api/v1/labs/${encodeURIComponent(options.lab)}`, new URLSearchParams(), LabSchema);
+      } catch (error) {
+        // An API older than labs (404), or one that needs a key we do not have: the map opens on the devices.
+        if (error instanceof ApiError && [401, 403, 404].includes(error.status)) return undefined;
+        throw error;
+      }
+    },
     async devices() {
       try {
-        return (await get('/api/v1/devices', new URLSearchParams(), DeviceListResponseSchema)).devices;
+        return (await get('/api/v1/devices', new URLSearchParams(), DeviceRecordViewListResponseSchema)).devices;
       } catch (error) {
         // No registry on this API yet (404), or reading it needs a key we do not have.
         if (error instanceof ApiError && [401, 403, 404, 405, 501].includes(error.status)) return undefined;
@@ -158,6 +190,26 @@ export async function fetchAllReadings(
     to = next;
   }
   return { readings, complete: false };
+}
+
+/**
+ * The lab the page shows: the one its path names (`/labs/{lab}/`), else the platform's default
+ * lab (`/` stays the default lab), or the key's own lab when the key sees only one. Undefined
+ * when the API has no labs or does not answer (older API, no key): then nothing is narrowed.
+ */
+export async function resolveDashboardLab(pathLab: string | undefined, options: Pick<ApiClientOptions, 'baseUrl' | 'token' | 'fetch'> = {}): Promise<string | undefined> {
+  if (pathLab) return pathLab;
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  try {
+    const response = await doFetch(`${options.baseUrl ?? ''}/api/v1/labs`, { headers: { accept: 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) } });
+    if (!response.ok) return undefined;
+    const parsed = LabListResponseSchema.safeParse(await response.json());
+    if (!parsed.success) return undefined;
+    const { labs, defaultLab } = parsed.data;
+    return labs.some((lab) => lab.id === defaultLab) ? defaultLab : labs[0]?.id;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The API key from `?key=` or localStorage `streetlab.apiKey`, if any. */

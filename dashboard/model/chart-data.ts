@@ -2,34 +2,38 @@
  * Which metrics can be charted, their defaults and scales, and the aligned data for a chart
  * of several devices. Pure: no DOM.
  */
-import { METRICS_BY_KIND, METRIC_UNITS, type ReadingKind } from '../../contracts/readings.ts';
+import type { ReadingKind } from '../../contracts/readings.ts';
+import { kindDisplayOf, numericMetricsOf, readingKinds, unitsOf } from '../../contracts/kinds-table.ts';
 import { alignColumns, metricColumn, type ChartedSeries } from './series.ts';
 
-/** Fields that are not worth a line: the count period is configuration, the lid a boolean. */
-const NOT_CHARTED = new Set(['period', 'lidOpen']);
+/** Not worth a line: the traffic count period is configuration (booleans, like the lid, have no line either). */
+const NOT_CHARTED = new Set(['period']);
 
-/** The kind's measurements in contract order, then the health fields. */
+/** The kind's numeric measurements in definition order, then the health fields. */
 export function chartableMetrics(kind: ReadingKind): string[] {
-  return [...METRICS_BY_KIND[kind].filter((m) => !NOT_CHARTED.has(m)), 'battery', 'rssi'];
+  return [...numericMetricsOf(kind).filter((m) => !NOT_CHARTED.has(m)), 'battery', 'rssi'];
 }
 
-export const DEFAULT_METRIC: Readonly<Record<ReadingKind, string>> = { air: 'pm25', traffic: 'cars', waste: 'fill' };
+/** The metric a chart of the kind starts with: the kind's headline (pm25, cars, fill, …). */
+export function defaultMetricOf(kind: ReadingKind): string {
+  return kindDisplayOf(kind)?.headline ?? chartableMetrics(kind)[0] ?? 'battery';
+}
 
 /** The kind a metric belongs to, preferring `preferred` for shared names (temperature). */
 export function kindOfMetric(metric: string, preferred?: ReadingKind): ReadingKind | undefined {
   if (preferred && chartableMetrics(preferred).includes(metric)) return preferred;
-  return (['air', 'traffic', 'waste'] as const).find((kind) => chartableMetrics(kind).includes(metric));
+  return readingKinds().find((kind) => chartableMetrics(kind).includes(metric));
 }
 
 /** Percentages get a fixed 0–100 axis so two charts compare at a glance. */
 export function fixedRange(kind: ReadingKind, metric: string): [number, number] | undefined {
-  const unit = METRIC_UNITS[kind][metric];
+  const unit = unitsOf(kind)[metric];
   return unit === '%' || unit === '%RH' ? [0, 100] : undefined;
 }
 
 /** Counts per period look right as steps. */
 export function isStepped(kind: ReadingKind, metric: string): boolean {
-  return METRIC_UNITS[kind][metric] === 'count';
+  return unitsOf(kind)[metric] === 'count';
 }
 
 export interface ChartInput {

@@ -6,6 +6,7 @@
  */
 import type { LiveReading } from '../../contracts/live.ts';
 import type { ReadingKind } from '../../contracts/readings.ts';
+import type { DeviceSource } from '../../contracts/device-sources.ts';
 import { bandOf, eaqiOf, type EaqiLevel } from './eaqi-colours.ts';
 
 /** Reporting interval assumed for devices the registry does not know. */
@@ -19,6 +20,13 @@ export const FIRE_RISK_CELSIUS = 60;
 
 export type Health = 'online' | 'offline' | 'nodata' | 'disabled';
 
+const SOURCE_LABELS: Record<DeviceSource, string> = { mqtt: 'MQTT', http: 'HTTP', ttn: 'The Things Stack', chirpstack: 'ChirpStack', airrohr: 'Sensor.Community' };
+
+/** How a device sends, for people: "via The Things Stack"; a device without a source sends MQTT. */
+export function sourceLabel(source: DeviceSource | undefined): string {
+  return `via ${SOURCE_LABELS[source ?? 'mqtt']}`;
+}
+
 export interface DeviceInfo {
   id: string;
   kind: ReadingKind;
@@ -27,6 +35,8 @@ export interface DeviceInfo {
   site?: string | undefined;
   lat?: number | undefined;
   lon?: number | undefined;
+  /** How it sends (contracts/device-sources.ts); undefined = MQTT. */
+  source?: DeviceSource | undefined;
   /** Declared reporting interval in s (DEFAULT_INTERVAL_S when unknown). */
   intervalSeconds: number;
   enabled: boolean;

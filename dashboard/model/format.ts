@@ -2,7 +2,8 @@
  * Formatting of numbers, units, times and ages for display. Pure (no DOM) and locale-stable
  * (en-GB digits) so what a test asserts is what a person reads.
  */
-import { METRIC_UNITS, type ReadingKind } from '../../contracts/readings.ts';
+import type { ReadingKind } from '../../contracts/readings.ts';
+import { kindDisplayOf, unitsOf } from '../../contracts/kinds-table.ts';
 
 /** Human names of contract fields (the contract names stay visible in tooltips and links). */
 export const METRIC_LABELS: Readonly<Record<string, string>> = {
@@ -34,6 +35,7 @@ export const METRIC_LABELS: Readonly<Record<string, string>> = {
   rssi: 'Signal',
 };
 
+/** The built-in kinds' labels; kindLabel() answers for every kind. */
 export const KIND_LABELS: Readonly<Record<ReadingKind, string>> = {
   air: 'Air quality',
   traffic: 'Traffic',
@@ -47,6 +49,16 @@ export const KIND_NOUNS: Readonly<Record<ReadingKind, string>> = {
   waste: 'waste bin',
 };
 
+/** A kind's display name: its definition's (GET /api/v1/kinds), else its id. */
+export function kindLabel(kind: ReadingKind): string {
+  return KIND_LABELS[kind] ?? kindDisplayOf(kind)?.name ?? kind;
+}
+
+/** Singular noun for one device of a kind ("soil sensor" for a kind named "Soil"). */
+export function kindNoun(kind: ReadingKind): string {
+  return KIND_NOUNS[kind] ?? `${kindLabel(kind).toLowerCase()} sensor`;
+}
+
 export function metricLabel(metric: string): string {
   return METRIC_LABELS[metric] ?? metric;
 }
@@ -55,7 +67,7 @@ export function metricLabel(metric: string): string {
 export function unitOf(kind: ReadingKind, metric: string): string {
   // seq's description is prose ("device's message counter"), not a unit.
   if (metric === 'seq') return '';
-  const unit = METRIC_UNITS[kind][metric];
+  const unit = unitsOf(kind)[metric];
   if (unit === undefined || unit === 'count' || unit === 'bool') return '';
   return unit;
 }

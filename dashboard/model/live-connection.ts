@@ -16,6 +16,8 @@ export interface LiveConnectionOptions {
   /** Origin of the API; the page's own when omitted. */
   url?: string | undefined;
   token?: string | undefined;
+  /** Only this lab's events (handshake `auth: { lab }`); undefined = what the key sees. */
+  lab?: string | undefined;
   onEvent(event: LiveEvent): void;
   onState(state: ConnectionState, atMs: number): void;
   /** Connected again after losing the connection at `downSinceMs`: back-fill from there. */
@@ -47,7 +49,7 @@ export function createLiveConnection(options: LiveConnectionOptions): LiveConnec
     reconnectionDelay: 500,
     reconnectionDelayMax: 5_000,
     timeout: 8_000,
-    auth: { batch: true, ...(options.token ? { token: options.token } : {}) } satisfies LiveHandshakeAuth,
+    auth: { batch: true, ...(options.token ? { token: options.token } : {}), ...(options.lab ? { lab: options.lab } : {}) } satisfies LiveHandshakeAuth,
   };
   const socket: LiveSocket = options.url ? io(options.url, socketOptions) : io(socketOptions);
 

@@ -1,14 +1,15 @@
 /**
- * Geometry of the lab map, drawn without any internet: Web Mercator (EPSG:3857, the same
- * projection as every tile server, so optional tiles line up), fitting the devices into the
- * viewport, a metric grid, a scale bar, tile indices, and a schematic street layout for
- * devices without registered coordinates. Pure: no DOM.
+ * Geometry of the schematic lab map, the one drawn without any internet (the street map's
+ * fallback when no tile server answers; Leaflet does the street map's own maths): Web
+ * Mercator (EPSG:3857, as on the street map, so both put a device at the same place),
+ * fitting the devices into the viewport, a metric grid, a scale bar, and a schematic street
+ * layout for devices without registered coordinates. Pure: no DOM.
  */
 import type { ReadingKind } from '../../contracts/readings.ts';
+import { kindDisplay } from './kinds.ts';
 
 export const EARTH_RADIUS_M = 6_378_137;
 const ID_COLLATOR = new Intl.Collator('en', { numeric: true });
-const HALF_WORLD_M = Math.PI * EARTH_RADIUS_M;
 const MAX_LAT = 85.05112878;
 
 export interface Point {
@@ -131,52 +132,6 @@ export function gridLines(frame: Frame, targetPx = 90): { stepMeters: number; xs
   return { stepMeters, xs, ys };
 }
 
-export interface Tile {
-  z: number;
-  x: number;
-  y: number;
-  /** Screen rectangle. */
-  left: number;
-  top: number;
-  size: number;
-}
-
-/** Slippy-map tiles (z/x/y, 256 px) covering the frame, at the zoom nearest its scale. */
-export function tilesFor(frame: Frame, tileSize = 256, maxZoom = 19): Tile[] {
-  const worldPx = frame.scale * 2 * HALF_WORLD_M;
-  const z = Math.max(0, Math.min(maxZoom, Math.round(Math.log2(worldPx / tileSize))));
-  const tiles = 2 ** z;
-  const tileMeters = (2 * HALF_WORLD_M) / tiles;
-  const size = tileMeters * frame.scale;
-  const x0 = Math.floor((frame.left + HALF_WORLD_M) / tileMeters);
-  const x1 = Math.floor((frame.left + frame.width / frame.scale + HALF_WORLD_M) / tileMeters);
-  const y0 = Math.floor((HALF_WORLD_M - frame.top) / tileMeters);
-  const y1 = Math.floor((HALF_WORLD_M - (frame.top - frame.height / frame.scale)) / tileMeters);
-  const result: Tile[] = [];
-  for (let ty = Math.max(0, y0); ty <= Math.min(tiles - 1, y1); ty++) {
-    for (let tx = Math.max(0, x0); tx <= Math.min(tiles - 1, x1); tx++) {
-      result.push({
-        z,
-        x: tx,
-        y: ty,
-        left: (tx * tileMeters - HALF_WORLD_M - frame.left) * frame.scale,
-        top: (frame.top - (HALF_WORLD_M - ty * tileMeters)) * frame.scale,
-        size,
-      });
-    }
-  }
-  return result;
-}
-
-/** Fills a tile URL template: {z} {x} {y}, and {s} with a/b/c. */
-export function tileUrl(template: string, tile: Pick<Tile, 'z' | 'x' | 'y'>): string {
-  return template
-    .replaceAll('{z}', String(tile.z))
-    .replaceAll('{x}', String(tile.x))
-    .replaceAll('{y}', String(tile.y))
-    .replaceAll('{s}', 'abc'[(tile.x + tile.y) % 3]!);
-}
-
 export interface SchematicBand {
   kind: ReadingKind;
   label: string;
@@ -193,17 +148,19 @@ export interface SchematicLayout {
   cellSize: number;
 }
 
-const SCHEMATIC_ORDER: readonly { kind: ReadingKind; label: string }[] = [
-  { kind: 'air', label: 'Air-quality sensors' },
-  { kind: 'traffic', label: 'Traffic counters' },
-  { kind: 'waste', label: 'Waste bins' },
+/** The street's cross-section, north to south; a kind added at run time gets a band of its own below. */
+const SCHEMATIC_ORDER: readonly { kind: ReadingKind; label: string; weight: number }[] = [
+  { kind: 'air', label: 'Air-quality sensors', weight: 1 },
+  { kind: 'traffic', label: 'Traffic counters', weight: 1.1 },
+  { kind: 'waste', label: 'Waste bins', weight: 1 },
 ];
 
 /**
  * Places devices without coordinates on a schematic street: air sensors on the north
- * pavement, counters on the carriageway, bins on the south pavement, evenly spaced in id
- * order (wrapping into more rows when a band is crowded). Every kind keeps its band even
- * when empty, so the picture is stable as devices appear.
+ * pavement, counters on the carriageway, bins on the south pavement (other kinds below,
+ * one band each), evenly spaced in id order (wrapping into more rows when a band is
+ * crowded). Every built-in kind keeps its band even when empty, so the picture is stable
+ * as devices appear.
  */
 export function schematicLayout(
   devices: readonly { id: string; kind: ReadingKind }[],
@@ -218,14 +175,15 @@ export function schematicLayout(
   const minSpacing = options.minSpacing ?? 56;
   const innerW = Math.max(1, width - left - right);
   const innerH = Math.max(1, height - top - bottom);
-  const weights = { air: 1, traffic: 1.1, waste: 1 } as const;
-  const total = weights.air + weights.traffic + weights.waste;
+  const extraKinds = [...new Set(devices.map((d) => d.kind))].filter((kind) => !SCHEMATIC_ORDER.some((band) => band.kind === kind)).sort();
+  const order = [...SCHEMATIC_ORDER, ...extraKinds.map((kind) => ({ kind, label: kindDisplay(kind).name, weight: 1 }))];
+  const total = order.reduce((sum, band) => sum + band.weight, 0);
   const bands: SchematicBand[] = [];
   const positions = new Map<string, Point>();
   let cellSize = Number.POSITIVE_INFINITY;
   let y = top;
-  for (const { kind, label } of SCHEMATIC_ORDER) {
-    const bandH = (innerH * weights[kind]) / total;
+  for (const { kind, label, weight } of order) {
+    const bandH = (innerH * weight) / total;
     bands.push({ kind, label, top: y, height: bandH });
     const members = devices
       .filter((d) => d.kind === kind)

@@ -11,8 +11,17 @@
  * A hash (not a path) because the API serves the built page as static files at `/`.
  * Pure: no DOM.
  */
-import { DEVICE_ID_PATTERN, READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
+import { DEVICE_ID_PATTERN, type ReadingKind } from '../../contracts/readings.ts';
+import { readingKinds } from '../../contracts/kinds-table.ts';
 import type { Filter } from './aggregates.ts';
+
+/** A lab's dashboard is served at `/labs/{lab}/` (the API serves the same page there). */
+const LAB_PATH = /^\/labs\/([a-z0-9][a-z0-9-]{0,31})\/?$/;
+
+/** The lab a page path names (`/labs/{lab}/`), or undefined for `/`. */
+export function labFromPath(pathname: string): string | undefined {
+  return LAB_PATH.exec(pathname)?.[1];
+}
 
 export const VIEWS = ['overview', 'map', 'charts', 'devices', 'device', 'showcase'] as const;
 export type ViewName = (typeof VIEWS)[number];
@@ -50,7 +59,7 @@ function isRange(value: string | null): value is RangeKey {
 }
 
 function isKind(value: string | null): value is ReadingKind {
-  return value !== null && (READING_KINDS as readonly string[]).includes(value);
+  return value !== null && (readingKinds() as readonly string[]).includes(value);
 }
 
 function safeDecode(text: string): string | undefined {

@@ -6,7 +6,7 @@
  * Live events arrive in batches (one per animation frame, see batcher.ts), so a batch of
  * 1,000 readings costs one copy of the device map, not 1,000.
  */
-import type { DeviceRecord } from '../../contracts/devices.ts';
+import type { DeviceRecordView } from '../../contracts/open-data.ts';
 import type { Alert, DeviceStatus, LiveReading } from '../../contracts/live.ts';
 import type { Rejection } from '../../contracts/rejections.ts';
 import { DEFAULT_INTERVAL_S, addTrafficSample, trafficSampleOf, type DeviceInfo, type DeviceView } from './device-status.ts';
@@ -60,7 +60,7 @@ export interface DashboardState {
 }
 
 export type Action =
-  | { type: 'registry-loaded'; devices: readonly DeviceRecord[] }
+  | { type: 'registry-loaded'; devices: readonly DeviceRecordView[] }
   | { type: 'registry-unavailable' }
   /** Readings from the live feed (`live`) or from the API (initial load, back-fill). */
   | { type: 'readings'; readings: readonly LiveReading[]; live: boolean }
@@ -148,7 +148,7 @@ export function reduceAll(state: DashboardState, actions: readonly Action[]): Da
   return next;
 }
 
-export function infoFromRecord(record: DeviceRecord): DeviceInfo {
+export function infoFromRecord(record: DeviceRecordView): DeviceInfo {
   return {
     id: record.id,
     kind: record.kind,
@@ -159,6 +159,7 @@ export function infoFromRecord(record: DeviceRecord): DeviceInfo {
     lon: record.lon,
     intervalSeconds: record.intervalSeconds,
     enabled: record.enabled,
+    source: record.source,
     registered: true,
   };
 }
@@ -175,7 +176,7 @@ export function infoFromReading(reading: Pick<LiveReading, 'deviceId' | 'kind'>)
   };
 }
 
-function applyRegistry(state: DashboardState, records: readonly DeviceRecord[]): DashboardState {
+function applyRegistry(state: DashboardState, records: readonly DeviceRecordView[]): DashboardState {
   const devices = new Map(state.devices);
   const listed = new Set<string>();
   for (const record of records) {

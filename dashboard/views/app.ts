@@ -21,11 +21,15 @@ import { RANGES, formatHash, parseHash, withRoute, type RangeKey, type Route } f
 import { ChartedSeries } from '../model/series.ts';
 import { actionsFromEvents, createInitialState, startOfLocalDay, type LiveEvent } from '../model/state.ts';
 import { createShell } from './shell.ts';
+import { adoptKinds } from '../model/kinds.ts';
+import { isKnownKind } from '../../contracts/kinds-table.ts';
 import { createStateStore, type StateStore } from '../model/state-store.ts';
 
 export interface AppOptions {
   root: HTMLElement;
   token?: string | undefined;
+  /** The lab the page shows (main.ts: its path `/labs/{lab}/`, else the default lab). */
+  lab?: string | undefined;
   tileUrl?: string | undefined;
   api?: ApiClient;
 }
@@ -62,7 +66,7 @@ export const frameScheduler: Scheduler = (callback) => {
 };
 
 export function createApp(options: AppOptions): App {
-  const api = options.api ?? createApiClient({ token: options.token });
+  const api = options.api ?? createApiClient({ token: options.token, lab: options.lab });
   const store = createStateStore(createInitialState(Date.now()));
   const series = new ChartedSeries();
   const rate = createRateMeter();
@@ -240,6 +244,7 @@ export function createApp(options: AppOptions): App {
 
   const live: LiveConnection = createLiveConnection({
     token: options.token,
+    lab: options.lab,
     onEvent: (event) => batcher.push(event),
     onState: (state, atMs) => {
       batcher.flush();
@@ -251,7 +256,39 @@ export function createApp(options: AppOptions): App {
     },
   });
 
+  /**
+   * Kinds are data (GET /api/v1/kinds): loaded before anything is drawn by kind, and again
+   * when a device of a kind the page does not know shows up (a kind added after the page loaded).
+   */
+  let kindsLoad: Promise<void> | undefined;
+  function loadKinds(): Promise<void> {
+    kindsLoad ??= api
+      .kinds()
+      .then((kinds) => {
+        if (kinds) adoptKinds(kinds);
+        scheduleRender();
+      })
+      .catch((error: unknown) => console.warn(`could not load the device kinds: ${(error as Error).message}`))
+      .finally(() => {
+        kindsLoad = undefined;
+      });
+    return kindsLoad;
+  }
+  const askedFor = new Set<string>();
+  store.subscribe(() => {
+    for (const device of store.get().devices.values()) {
+      const { kind } = device.info;
+      // Once per unknown kind: a device whose kind the API does not list must not make every redraw ask again.
+      if (!isKnownKind(kind) && !askedFor.has(kind)) {
+        askedFor.add(kind);
+        void loadKinds();
+        return;
+      }
+    }
+  });
+
   async function initialLoad(): Promise<void> {
+    await loadKinds();
     const [devices, latest, rejections] = await Promise.allSettled([api.devices(), api.latest(), api.rejections({ limit: 100 })]);
     if (devices.status === 'fulfilled' && devices.value) store.dispatch({ type: 'registry-loaded', devices: devices.value });
     else store.dispatch({ type: 'registry-unavailable' });

@@ -4,14 +4,15 @@
  * (and back-fill after a reconnect) extend it. Redraws are throttled: the data changes up to
  * 60 times a second, a person reads it a few times a second.
  */
-import { READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
+import type { ReadingKind } from '../../contracts/readings.ts';
+import { readingKinds } from '../../contracts/kinds-table.ts';
 import { filteredDevices } from '../model/aggregates.ts';
 import { createTimeChart, SERIES_COLOURS, type TimeChart } from './chart.ts';
-import { DEFAULT_METRIC, buildChartData, chartableMetrics, fixedRange, isStepped, kindOfMetric, summarise } from '../model/chart-data.ts';
+import { defaultMetricOf, buildChartData, chartableMetrics, fixedRange, isStepped, kindOfMetric, summarise } from '../model/chart-data.ts';
 import type { AppContext } from './context.ts';
 import { DEFAULT_INTERVAL_S, healthOf } from '../model/device-status.ts';
 import { h, setText, type View } from './dom.ts';
-import { KIND_LABELS, axisLabel, formatNumber, metricLabel, unitOf } from '../model/format.ts';
+import { kindLabel, axisLabel, formatNumber, metricLabel, unitOf } from '../model/format.ts';
 import { MAX_COMPARED, RANGES, type RangeKey } from '../model/route.ts';
 
 /** Least time between two redraws of a chart, ms. */
@@ -58,10 +59,10 @@ export function createChartsView(ctx: AppContext): View {
   function selection(): { kind: ReadingKind; metric: string; deviceIds: string[] } {
     const route = ctx.route();
     const state = ctx.store.get();
-    const available = READING_KINDS.filter((k) => filteredDevices(state.devices, route.filter, k).length > 0);
+    const available = readingKinds().filter((k) => filteredDevices(state.devices, route.filter, k).length > 0);
     const preferred = route.filter.kind ?? available[0] ?? 'air';
     const kind = (route.metric && kindOfMetric(route.metric, preferred)) || preferred;
-    const metric = route.metric && chartableMetrics(kind).includes(route.metric) ? route.metric : DEFAULT_METRIC[kind];
+    const metric = route.metric && chartableMetrics(kind).includes(route.metric) ? route.metric : defaultMetricOf(kind);
     const candidates = filteredDevices(state.devices, route.filter, kind);
     let deviceIds = route.devices.filter((id) => state.devices.get(id)?.info.kind === kind);
     if (deviceIds.length === 0) {
@@ -78,12 +79,12 @@ export function createChartsView(ctx: AppContext): View {
     if (key === metricKey) return;
     metricKey = key;
     metricSelect.replaceChildren(
-      ...READING_KINDS.map((k) =>
-        h('optgroup', { label: KIND_LABELS[k] }, ...chartableMetrics(k).map((m) => h('option', { value: m, selected: k === kind && m === metric }, `${metricLabel(m)}${unitOf(k, m) ? ` (${unitOf(k, m)})` : ''}`))),
+      ...readingKinds().map((k) =>
+        h('optgroup', { label: kindLabel(k) }, ...chartableMetrics(k).map((m) => h('option', { value: m, selected: k === kind && m === metric }, `${metricLabel(m)}${unitOf(k, m) ? ` (${unitOf(k, m)})` : ''}`))),
       ),
     );
     // Two kinds share "temperature": select the option in the current kind's group.
-    const option = [...metricSelect.querySelectorAll('option')].find((o) => o.value === metric && (o.parentElement as HTMLOptGroupElement).label === KIND_LABELS[kind]);
+    const option = [...metricSelect.querySelectorAll('option')].find((o) => o.value === metric && (o.parentElement as HTMLOptGroupElement).label === kindLabel(kind));
     if (option) option.selected = true;
   }
 
@@ -116,7 +117,7 @@ export function createChartsView(ctx: AppContext): View {
       );
     });
     devicePicker.replaceChildren(
-      h('legend', {}, `Compare ${KIND_LABELS[kind].toLowerCase()} devices (up to ${MAX_COMPARED})`),
+      h('legend', {}, `Compare ${kindLabel(kind).toLowerCase()} devices (up to ${MAX_COMPARED})`),
       ...(items.length > 0 ? items : [h('p', { class: 'feed-empty' }, 'No devices of this kind match the filter.')]),
     );
   }

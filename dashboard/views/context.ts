@@ -26,6 +26,6 @@ export interface AppContext {
   href(patch: Partial<Route>): string;
   /** Loads a device's history for the range into `series` (once; live readings extend it). */
   loadHistory(deviceId: string, range: RangeKey): Promise<HistoryStatus>;
-  /** Optional tile server template (`{z}/{x}/{y}`) for the map; none = drawn basemap. */
+  /** The page's own tile server template (`{z}/{x}/{y}`, `?tiles=`), overriding the deployment's MAP_TILES_URL. */
   tileUrl?: string | undefined;
 }

@@ -6,16 +6,16 @@
  *
  * Why one file of ~400 lines: the page's sections share one render cycle and one set of derived figures; the calculations themselves live in dashboard/model/.
  */
-import { METRICS_BY_KIND } from '../../contracts/readings.ts';
+import { metricsOf } from '../../contracts/kinds-table.ts';
 import { createTimeChart, type TimeChart } from './chart.ts';
-import { DEFAULT_METRIC, buildChartData, chartableMetrics, fixedRange, isStepped } from '../model/chart-data.ts';
+import { defaultMetricOf, buildChartData, chartableMetrics, fixedRange, isStepped } from '../model/chart-data.ts';
 import { createRangeButtons } from './charts-view.ts';
 import type { AppContext } from './context.ts';
-import { HEALTH_LABELS, healthOf, markerStyleOf, offlineAfterMs, type DeviceView } from '../model/device-status.ts';
+import { HEALTH_LABELS, healthOf, markerStyleOf, offlineAfterMs, sourceLabel, type DeviceView } from '../model/device-status.ts';
 import { h, setAttr, setText, type View } from './dom.ts';
 import { bandOf, eaqiOf } from '../model/eaqi-colours.ts';
 import {
-  KIND_NOUNS,
+  kindNoun,
   axisLabel,
   formatAge,
   formatClock,
@@ -155,7 +155,7 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
     el.dataset.kind = info.kind;
     setText(
       subtitle,
-      [KIND_NOUNS[info.kind], info.name !== info.id ? info.id : '', info.site, info.owner ? `tested by ${info.owner}` : '', `promises a reading every ${formatDuration(info.intervalSeconds * 1000)}`]
+      [kindNoun(info.kind), info.name !== info.id ? info.id : '', info.site, info.owner ? `tested by ${info.owner}` : '', info.registered ? sourceLabel(info.source) : '', `promises a reading every ${formatDuration(info.intervalSeconds * 1000)}`]
         .filter(Boolean)
         .join(' · '),
     );
@@ -208,7 +208,7 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
         ),
       );
     }
-    for (const metric of [...METRICS_BY_KIND[kind], 'battery', 'rssi', 'seq']) {
+    for (const metric of [...metricsOf(kind), 'battery', 'rssi', 'seq']) {
       const v = metric === 'battery' || metric === 'rssi' || metric === 'seq' ? reading[metric] : reading.values[metric];
       if (v === undefined) continue;
       const unit = unitOf(kind, metric);
@@ -230,7 +230,7 @@ export function createDevicePage(ctx: AppContext, deviceId: string): View {
     const requested = ctx.route().metric;
     if (requested && metrics.includes(requested)) return requested;
     const reported = dev.latest ? metrics.filter((m) => metricValue(dev.latest!, m) !== undefined) : [];
-    return reported.includes(DEFAULT_METRIC[dev.info.kind]) ? DEFAULT_METRIC[dev.info.kind] : (reported[0] ?? DEFAULT_METRIC[dev.info.kind]);
+    return reported.includes(defaultMetricOf(dev.info.kind)) ? defaultMetricOf(dev.info.kind) : (reported[0] ?? defaultMetricOf(dev.info.kind));
   }
 
   function renderMetricOptions(dev: DeviceView, metric: string): void {

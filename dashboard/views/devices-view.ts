@@ -3,13 +3,15 @@
  * scans to see who is reporting and what. Rows link to the device page; only rows whose
  * device changed are redrawn (ages tick every second).
  */
-import { READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
+import type { ReadingKind } from '../../contracts/readings.ts';
+import { numericMetricsOf, readingKinds } from '../../contracts/kinds-table.ts';
 import { filteredDevices } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
-import { HEALTH_LABELS, fillBandOf, flowPerHour, healthOf, isFireRisk, type DeviceView } from '../model/device-status.ts';
+import { HEALTH_LABELS, fillBandOf, flowPerHour, healthOf, isFireRisk, sourceLabel, type DeviceView } from '../model/device-status.ts';
 import { h, setText, type View } from './dom.ts';
 import { bandOf, eaqiOf } from '../model/eaqi-colours.ts';
-import { KIND_LABELS, formatAge, formatNumber, formatValue, signalQuality, unitOf, metricLabel } from '../model/format.ts';
+import { kindColourOf, kindDisplay } from '../model/kinds.ts';
+import { kindLabel, formatAge, formatNumber, formatValue, signalQuality, unitOf, metricLabel } from '../model/format.ts';
 
 interface Column {
   label: string;
@@ -27,6 +29,7 @@ const value = (kind: ReadingKind, metric: string): Column => ({
   },
 });
 
+/** The built-in kinds' hand-made columns (EAQI, flow, the bin bar); other kinds get columnsOf's. */
 const COLUMNS: Record<ReadingKind, Column[]> = {
   air: [
     {
@@ -81,6 +84,31 @@ const COLUMNS: Record<ReadingKind, Column[]> = {
   ],
 };
 
+/**
+ * A kind's columns: the hand-made ones of a built-in kind; for any other, its headline metric
+ * as a chip in the kind's colour, then its other numeric fields (at most five columns in all).
+ */
+function columnsOf(kind: ReadingKind): Column[] {
+  const builtIn = COLUMNS[kind];
+  if (builtIn) return builtIn;
+  const { headline } = kindDisplay(kind);
+  const others = numericMetricsOf(kind).filter((m) => m !== headline).slice(0, headline ? 4 : 5);
+  const headlineColumn: Column[] = headline
+    ? [
+        {
+          label: metricLabel(headline),
+          unit: unitOf(kind, headline),
+          render: (device) => {
+            const v = device.latest?.values[headline];
+            if (typeof v !== 'number') return '–';
+            return h('span', { class: 'level-chip', 'data-testid': `headline-${device.info.id}`, style: `background:${kindColourOf(kind, v)};color:#fff` }, formatNumber(v));
+          },
+        },
+      ]
+    : [];
+  return [...headlineColumn, ...others.map((m) => value(kind, m))];
+}
+
 interface Row {
   tr: HTMLTableRowElement;
   device?: DeviceView;
@@ -98,7 +126,10 @@ export function createDevicesView(ctx: AppContext): View {
   const registryNote = h('p', { class: 'notice', hidden: true }, '');
   const el = h('div', { class: 'view devices-view', 'data-testid': 'devices-view' }, h('h1', { class: 'view-title' }, 'Devices'), registryNote);
 
-  for (const kind of READING_KINDS) {
+  /** A kind's table, made when the kind first has devices (kinds may arrive at run time). */
+  function sectionOf(kind: ReadingKind): { section: HTMLElement; body: HTMLTableSectionElement; count: HTMLElement } {
+    const existing = sections.get(kind);
+    if (existing) return existing;
     const count = h('span', { class: 'count-pill' }, '0');
     const body = h('tbody');
     const head = h(
@@ -106,30 +137,33 @@ export function createDevicesView(ctx: AppContext): View {
       {},
       h('th', { scope: 'col' }, 'Status'),
       h('th', { scope: 'col' }, 'Device'),
-      ...COLUMNS[kind].map((c) => h('th', { scope: 'col', class: 'num' }, c.label, c.unit ? h('span', { class: 'unit' }, ` ${c.unit}`) : null)),
+      ...columnsOf(kind).map((c) => h('th', { scope: 'col', class: 'num' }, c.label, c.unit ? h('span', { class: 'unit' }, ` ${c.unit}`) : null)),
       h('th', { scope: 'col', class: 'num' }, 'Battery', h('span', { class: 'unit' }, ' %')),
       h('th', { scope: 'col', class: 'num' }, 'Signal', h('span', { class: 'unit' }, ' dBm')),
       h('th', { scope: 'col', class: 'num' }, 'Last heard'),
     );
     const section = h(
       'section',
-      { class: 'panel device-group', 'data-testid': `device-group-${kind}`, 'aria-label': KIND_LABELS[kind] },
-      h('header', { class: 'panel-head' }, h('h2', {}, KIND_LABELS[kind], ' ', count)),
+      { class: 'panel device-group', 'data-testid': `device-group-${kind}`, 'aria-label': kindLabel(kind) },
+      h('header', { class: 'panel-head' }, h('h2', {}, kindLabel(kind), ' ', count)),
       h('div', { class: 'table-scroll' }, h('table', { class: 'device-table' }, h('thead', {}, head), body)),
     );
-    sections.set(kind, { section, body, count });
+    const made = { section, body, count };
+    sections.set(kind, made);
     el.append(section);
+    return made;
   }
+  for (const kind of readingKinds()) sectionOf(kind);
 
   function createRow(device: DeviceView): Row {
     const kind = device.info.kind;
     const status = h('span', { class: 'status' });
-    const cells = COLUMNS[kind].map(() => h('td', { class: 'num' }));
+    const cells = columnsOf(kind).map(() => h('td', { class: 'num' }));
     const battery = h('td', { class: 'num' });
     const signal = h('td', { class: 'num' });
     const age = h('td', { class: 'num age' });
     const link = h('a', { href: ctx.href({ view: 'device', deviceId: device.info.id }), class: 'device-link' }, device.info.name);
-    const meta = [device.info.id !== device.info.name ? device.info.id : '', device.info.site ?? '', device.info.owner ?? ''].filter(Boolean).join(' · ');
+    const meta = [device.info.id !== device.info.name ? device.info.id : '', device.info.site ?? '', device.info.owner ?? '', device.info.registered ? sourceLabel(device.info.source) : ''].filter(Boolean).join(' · ');
     const tr = h(
       'tr',
       { 'data-testid': `device-row-${device.info.id}`, 'data-device': device.info.id },
@@ -154,7 +188,7 @@ export function createDevicesView(ctx: AppContext): View {
     const health = healthOf(device, now);
     if (row.device !== device) {
       row.device = device;
-      COLUMNS[device.info.kind].forEach((column, i) => row.cells[i]!.replaceChildren(column.render(device)));
+      columnsOf(device.info.kind).forEach((column, i) => row.cells[i]!.replaceChildren(column.render(device)));
       const battery = device.latest?.battery;
       setText(row.battery, battery === undefined ? '–' : formatNumber(battery, 0));
       row.battery.classList.toggle('is-low', battery !== undefined && battery < 20);
@@ -179,9 +213,10 @@ export function createDevicesView(ctx: AppContext): View {
       registryNote.hidden = state.registry !== 'unavailable';
       setText(registryNote, 'The device registry is not available, so this list shows the devices heard from, with the default 60 s reporting interval.');
       const seen = new Set<string>();
-      for (const kind of READING_KINDS) {
-        const group = sections.get(kind)!;
+      for (const kind of readingKinds()) {
         const devices = filteredDevices(state.devices, filter, kind);
+        if (devices.length === 0 && !sections.has(kind)) continue;
+        const group = sectionOf(kind);
         group.section.hidden = devices.length === 0 || (filter.kind !== undefined && filter.kind !== kind);
         setText(group.count, String(devices.length));
         const ordered: HTMLTableRowElement[] = [];

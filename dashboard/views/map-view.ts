@@ -1,476 +1,153 @@
 /**
- * The lab map: every device at its registered position (or on a schematic street when the
- * registry has no coordinates), drawn in SVG with no internet — a metric grid, a scale bar
- * and a north arrow, or tiles when a tile URL is configured. Markers are links to the device
- * page (keyboard reachable), coloured by state: EAQI for air, fill for bins, flow for
- * traffic counters, grey when offline. Only markers whose device changed are touched.
+ * The lab map every view shows (overview, map page, visitor showcase): the street map
+ * (street-map.ts, Leaflet with the deployment's tiles) when devices have coordinates and the
+ * tile server answers, else the schematic drawn without internet (schematic-map.ts) — which
+ * says on the map why when it stands in for missing street tiles. The legend is the same
+ * under both, in the language of `strings`.
  *
- * Why ~470 lines: the SVG drawing (grid, scale bar, markers, tiles, legend) in one place; its geometry lives in dashboard/model/map-geometry.ts.
+ * The tile settings come once per page from GET /api/v1/dashboard-config (or the page's
+ * `?tiles=` template), and the lab's area from GET /api/v1/labs/{lab}: with an area the street
+ * map opens on it even before any device has coordinates. Once the first tiles show the server
+ * out of reach, every map on the page stays schematic until the page is reloaded, instead of
+ * trying again on every view.
  */
 import { filteredDevices } from '../model/aggregates.ts';
+import type { DashboardConfig } from '../../contracts/dashboard-config.ts';
+import type { LabArea } from '../../contracts/labs.ts';
+import { stringsFor, type Strings } from '../model/i18n.ts';
+import { fetchDashboardConfig, mapTilesOf } from '../model/map-tiles.ts';
 import type { AppContext } from './context.ts';
-import {
-  FILL_BANDS,
-  FLOW_BANDS,
-  NODATA_COLOUR,
-  OFFLINE_COLOUR,
-  healthOf,
-  markerStyleOf,
-  type DeviceView,
-  type MarkerStyle,
-} from '../model/device-status.ts';
-import { h, s, setAttr, setText, type View } from './dom.ts';
-import { EAQI_BANDS, EAQI_DISCLAIMER } from '../model/eaqi-colours.ts';
-import { formatAge, formatValue, KIND_NOUNS, metricLabel } from '../model/format.ts';
-import { convexHull, fitFrame, gridLines, scaleBar, schematicLayout, tilesFor, tileUrl, toScreen, type Point } from '../model/map-geometry.ts';
+import { h, setAttr, type View } from './dom.ts';
+import { createLegend } from './map-legend.ts';
+import { createSchematicMap } from './schematic-map.ts';
+import type { createStreetMap } from './street-map.ts';
 
 export interface LabMapOptions {
   /** Smaller markers and no labels (the overview's map). */
   compact?: boolean;
+  /** The legend's and notes' words; default English. */
+  strings?: () => Strings;
 }
 
-interface Marker {
-  el: SVGAElement;
-  shape: SVGElement;
-  text: SVGTextElement;
-  label: SVGTextElement;
-  badge: SVGGElement;
-  pulse: SVGCircleElement;
-  device?: DeviceView | undefined;
-  styleKey: string;
-  position?: Point | undefined;
+/** `pending` until the tile settings are known; `fallback` is the schematic standing in for unreachable tiles. */
+type Basemap = 'pending' | 'street' | 'schematic' | 'fallback';
+
+let configLoad: Promise<DashboardConfig | undefined> | undefined;
+/** The page shows one lab: its area is asked for once. */
+let areaLoad: Promise<LabArea | undefined> | undefined;
+let tilesUnreachable = false;
+/** Leaflet is loaded when a street map is first needed: a page without one never pays for it. */
+let streetMapLoad: Promise<typeof createStreetMap> | undefined;
+let createStreet: typeof createStreetMap | undefined;
+
+function loadStreetMap(): Promise<typeof createStreetMap> {
+  streetMapLoad ??= import('./street-map.ts').then((module) => (createStreet = module.createStreetMap));
+  return streetMapLoad;
 }
 
-const MARKER_RADIUS = 14;
-const COMPACT_RADIUS = 11;
+function loadConfig(): Promise<DashboardConfig | undefined> {
+  // An API without the route (or unreachable) means no known tile server: the schematic, with its note.
+  configLoad ??= fetchDashboardConfig().catch((error: unknown) => {
+    console.warn('dashboard-config unavailable, the map stays schematic:', error);
+    return undefined;
+  });
+  return configLoad;
+}
 
-/** Key values for a marker's tooltip, per kind. */
-const TOOLTIP_METRICS = {
-  air: ['pm25', 'pm10', 'no2', 'o3', 'temperature'],
-  traffic: ['cars', 'bicycles', 'pedestrians', 'buses', 'trucks', 'speed'],
-  waste: ['fill', 'temperature', 'lidOpen', 'weight'],
-} as const;
+function loadArea(ctx: AppContext): Promise<LabArea | undefined> {
+  // Without the lab's area the map opens on the devices, as it did before labs had one.
+  areaLoad ??= ctx.api.lab().then(
+    (lab) => lab?.area,
+    (error: unknown) => {
+      console.warn('the lab could not be read, the map opens on its devices:', error);
+      return undefined;
+    },
+  );
+  return areaLoad;
+}
 
 export function createLabMap(ctx: AppContext, options: LabMapOptions = {}): View {
-  const baseRadius = options.compact ? COMPACT_RADIUS : MARKER_RADIUS;
-  /** Shrinks when devices crowd (hundreds on a street), so markers never overlap. */
-  let radius = baseRadius;
-  const base = s('g', { class: 'map-base' });
-  const markerLayer = s('g', { class: 'map-markers' });
-  const furniture = s('g', { class: 'map-furniture', 'aria-hidden': 'true' });
-  const svg = s('svg', { class: 'map-svg', role: 'group', 'aria-label': 'Lab map: devices at their locations' }, base, markerLayer, furniture);
-  const tooltip = h('div', { class: 'map-tooltip', role: 'tooltip', hidden: true });
-  const note = h('p', { class: 'map-note', 'data-testid': 'map-note', hidden: true });
-  const empty = h('p', { class: 'map-empty', hidden: true }, 'No devices yet. Devices appear here as soon as they report or are registered.');
-  const canvas = h('div', { class: 'map-canvas' }, svg, tooltip, empty);
-  const el = h(
-    'section',
-    { class: `map ${options.compact ? 'map-compact' : ''}`, 'data-testid': 'lab-map', 'aria-label': 'Lab map' },
-    canvas,
-    note,
-    createLegend(),
-  );
+  const compact = options.compact ?? false;
+  const strings = options.strings ?? (() => stringsFor('en'));
+  const slot = h('div', { class: 'map-slot' });
+  let legendStrings = strings();
+  let legend = createLegend(legendStrings);
+  const el = h('section', { class: `map ${compact ? 'map-compact' : ''}`, 'data-testid': 'lab-map', 'data-basemap': 'pending', 'aria-label': legendStrings.mapLabel }, slot, legend);
 
-  const markers = new Map<string, Marker>();
-  let layoutKey = '';
-  let width = 0;
-  let height = 0;
-  let hovered: string | undefined;
-  let lastFullRefresh = 0;
-  let layoutPositions = new Map<string, Point>();
-
-  const resizeObserver = new ResizeObserver(() => {
-    const rect = canvas.getBoundingClientRect();
-    if (Math.round(rect.width) !== width || Math.round(rect.height) !== height) {
-      width = Math.round(rect.width);
-      height = Math.round(rect.height);
-      layoutKey = '';
-      update();
-    }
+  let config: DashboardConfig | undefined;
+  let area: LabArea | undefined;
+  let configKnown = false;
+  let disposed = false;
+  let current: { basemap: Basemap; view: View } | undefined;
+  void Promise.all([loadConfig(), loadArea(ctx)]).then(([loaded, labArea]) => {
+    config = loaded;
+    area = labArea;
+    configKnown = true;
+    update();
   });
-  resizeObserver.observe(canvas);
 
-  function createMarker(device: DeviceView): Marker {
-    const { kind } = device.info;
-    const shape =
-      kind === 'air'
-        ? s('circle', { r: radius, class: 'marker-shape' })
-        : kind === 'traffic'
-          ? // A diamond whose corners reach `radius`, like the circle's edge: side r·√2.
-            s('rect', { x: -radius / Math.SQRT2, y: -radius / Math.SQRT2, width: radius * Math.SQRT2, height: radius * Math.SQRT2, rx: 3, transform: 'rotate(45)', class: 'marker-shape' })
-          : s('rect', { x: -radius * 0.9, y: -radius, width: radius * 1.8, height: radius * 2, rx: 3, class: 'marker-shape' });
-    const pulse = s('circle', { r: radius + 2, class: 'marker-pulse' });
-    const text = s('text', { class: 'marker-text', 'text-anchor': 'middle', dy: '0.35em' });
-    const label = s('text', { class: 'marker-label', 'text-anchor': 'middle', y: radius + 15 });
-    const badge = s(
-      'g',
-      { class: 'marker-badge', transform: `translate(${radius * 0.85},${-radius * 0.85})` },
-      s('circle', { r: 7 }),
-      s('text', { 'text-anchor': 'middle', dy: '0.35em' }, '!'),
-    );
-    const link = s(
-      'a',
-      {
-        href: ctx.href({ view: 'device', deviceId: device.info.id }),
-        class: `marker kind-${kind}`,
-        'data-testid': `map-marker-${device.info.id}`,
-        'data-device': device.info.id,
-      },
-      pulse,
-      shape,
-      text,
-      badge,
-      label,
-    );
-    const show = () => {
-      hovered = device.info.id;
-      showTooltip(device.info.id);
-    };
-    const hide = () => {
-      if (hovered === device.info.id) hovered = undefined;
-      tooltip.hidden = true;
-    };
-    link.addEventListener('pointerenter', show);
-    link.addEventListener('focus', show);
-    link.addEventListener('pointerleave', hide);
-    link.addEventListener('blur', hide);
-    return { el: link, shape, text, label, badge, pulse, styleKey: '' };
+  function basemapNow(): Basemap {
+    if (!configKnown) return 'pending';
+    const devices = filteredDevices(ctx.store.get().devices, ctx.route().filter);
+    const located = devices.some((d) => d.info.lat !== undefined && d.info.lon !== undefined);
+    // No coordinates and no area: nothing to put on a street; the schematic street explains itself.
+    if (!located && !area) return 'schematic';
+    if (mapTilesOf(config, ctx.tileUrl) && !tilesUnreachable) return 'street';
+    return located ? 'fallback' : 'schematic';
   }
 
-  function styleMarker(marker: Marker, device: DeviceView, style: MarkerStyle, pulse: boolean): void {
-    const { info } = device;
-    const key = `${style.fill}|${style.ink}|${style.summary}|${style.warning ?? ''}|${style.health}|${info.name}`;
-    if (key !== marker.styleKey) {
-      marker.styleKey = key;
-      setAttr(marker.shape, 'fill', style.fill);
-      setAttr(marker.text, 'fill', style.ink);
-      marker.el.classList.toggle('is-offline', style.health === 'offline' || style.health === 'disabled');
-      marker.el.classList.toggle('is-nodata', style.health === 'nodata');
-      marker.badge.classList.toggle('is-visible', style.warning !== undefined);
-      marker.badge.classList.toggle('is-fire', style.warning === 'fire');
-      setAttr(marker.el, 'data-health', style.health);
-      setAttr(marker.el, 'data-level', style.eaqiLevel === undefined ? undefined : String(style.eaqiLevel));
-      setAttr(marker.el, 'data-warning', style.warning);
-      setText(marker.label, info.name);
+  function create(basemap: Basemap): View {
+    const tiles = mapTilesOf(config, ctx.tileUrl);
+    if (basemap === 'street' && tiles && createStreet) {
+      return createStreet(ctx, {
+        compact,
+        tiles,
+        strings,
+        area,
+        onTilesUnavailable: () => {
+          tilesUnreachable = true;
+          update();
+        },
+      });
     }
-    const reading = device.latest;
-    const inner =
-      info.kind === 'air' && style.eaqiLevel !== undefined && style.health !== 'offline'
-        ? String(style.eaqiLevel)
-        : info.kind === 'waste' && typeof reading?.values.fill === 'number' && !options.compact
-          ? String(Math.round(reading.values.fill))
-          : '';
-    setText(marker.text, inner);
-    setAttr(marker.el, 'data-ts', reading?.ts);
-    const age = device.lastHeardMs === undefined ? 'no data yet' : `last heard ${formatAge((ctx.now() - device.lastHeardMs) / 1000)}`;
-    setAttr(marker.el, 'aria-label', `${info.name}, ${KIND_NOUNS[info.kind]}: ${style.summary}, ${age}`);
-    if (pulse && typeof marker.pulse.animate === 'function') {
-      // Web Animations restart without forcing a layout (a class toggle would need a reflow).
-      marker.pulse.animate(
-        [
-          { opacity: 0.9, transform: 'scale(1)' },
-          { opacity: 0, transform: 'scale(1.9)' },
-        ],
-        { duration: 1_200, easing: 'ease-out' },
-      );
-    }
-  }
-
-  function showTooltip(id: string): void {
-    const marker = markers.get(id);
-    const device = ctx.store.get().devices.get(id);
-    if (!marker?.position || !device) return;
-    const style = markerStyleOf(device, ctx.now());
-    const rows = TOOLTIP_METRICS[device.info.kind]
-      .filter((m) => device.latest?.values[m] !== undefined)
-      .slice(0, 4)
-      .map((m) => h('div', { class: 'tt-row' }, h('span', {}, metricLabel(m)), h('strong', {}, formatValue(device.info.kind, m, device.latest?.values[m]))));
-    tooltip.replaceChildren(
-      h('div', { class: 'tt-title' }, device.info.name),
-      h('div', { class: 'tt-sub' }, `${KIND_NOUNS[device.info.kind]}${device.info.site ? ` · ${device.info.site}` : ''}`),
-      h('div', { class: 'tt-state' }, h('span', { class: 'swatch', style: `background:${style.fill}` }), style.summary),
-      ...rows,
-      h('div', { class: 'tt-foot' }, device.lastHeardMs === undefined ? 'No data yet' : `Last heard ${formatAge((ctx.now() - device.lastHeardMs) / 1000)}`),
-    );
-    tooltip.hidden = false;
-    const tw = tooltip.offsetWidth;
-    const th = tooltip.offsetHeight;
-    let x = marker.position.x + radius + 10;
-    let y = marker.position.y - th / 2;
-    if (x + tw > width - 8) x = marker.position.x - radius - 10 - tw;
-    y = Math.max(8, Math.min(height - th - 8, y));
-    tooltip.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
-  }
-
-  /** Positions for the visible devices, and the basemap under them. */
-  function layout(devices: readonly DeviceView[]): Map<string, Point> {
-    base.replaceChildren();
-    furniture.replaceChildren();
-    svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
-    svg.setAttribute('width', String(width));
-    svg.setAttribute('height', String(height));
-    const located = devices.filter((d) => d.info.lat !== undefined && d.info.lon !== undefined);
-    const unplaced = devices.filter((d) => d.info.lat === undefined || d.info.lon === undefined);
-    const positions = new Map<string, Point>();
-
-    if (located.length === 0) {
-      const schematic = schematicLayout(
-        devices.map((d) => ({ id: d.info.id, kind: d.info.kind })),
-        width,
-        height,
-        { left: options.compact ? 24 : 150, right: 24, top: 16, bottom: 16, minSpacing: options.compact ? 34 : 64 },
-      );
-      setRadius(schematic.cellSize);
-      drawSchematic(schematic.bands, schematic.road);
-      note.hidden = false;
-      setText(note, 'Schematic layout: no device positions are registered yet, so devices are shown by kind along a street.');
-      return schematic.positions;
-    }
-
-    note.hidden = unplaced.length === 0;
-    setText(note, unplaced.length > 0 ? `${unplaced.length} device(s) without a registered position are shown along the bottom edge.` : '');
-    const stripH = unplaced.length > 0 ? 56 : 0;
-    const frame = fitFrame(
-      located.map((d) => ({ lat: d.info.lat!, lon: d.info.lon! })),
-      width,
-      height - stripH,
-      { top: 44, right: 48, bottom: 52, left: 48 },
-    );
-    if (ctx.tileUrl) drawTiles(frame, ctx.tileUrl);
-    else drawGrid(frame);
-    for (const device of located) positions.set(device.info.id, toScreen(frame, device.info.lat!, device.info.lon!));
-    // The test bed's extent: the padded hull of its devices, so the grid has a shape on it.
-    if (located.length >= 3) base.append(s('path', { class: 'lab-area', d: roundedHullPath([...positions.values()], 28) }));
-    setRadius(nearestNeighbour([...positions.values()]));
-    if (unplaced.length > 0) {
-      base.append(s('rect', { class: 'map-strip', x: 0, y: height - stripH, width, height: stripH }));
-      unplaced.forEach((device, i) => positions.set(device.info.id, { x: 40 + ((i + 0.5) * (width - 80)) / unplaced.length, y: height - stripH / 2 }));
-    }
-    drawScaleBar(frame.metersPerPixel, height - stripH);
-    drawNorthArrow();
-    return positions;
-  }
-
-  /** Fits markers into `room` px per device; a new size rebuilds the markers. */
-  function setRadius(room: number): void {
-    const next = Math.max(4, Math.min(baseRadius, Math.floor(room * 0.42)));
-    if (next === radius) return;
-    radius = next;
-    for (const marker of markers.values()) marker.el.remove();
-    markers.clear();
-    el.classList.toggle('is-dense', radius < 9);
-  }
-
-  function drawSchematic(bands: ReturnType<typeof schematicLayout>['bands'], road: { top: number; height: number } | undefined): void {
-    for (const band of bands) {
-      base.append(s('rect', { class: `schematic-band band-${band.kind}`, x: 0, y: band.top, width, height: band.height }));
-      if (!options.compact) {
-        base.append(s('text', { class: 'schematic-label', x: 16, y: band.top + band.height / 2, dy: '0.35em' }, band.label));
-      }
-    }
-    if (road) {
-      const left = options.compact ? 0 : 140;
-      base.append(
-        s('rect', { class: 'road', x: left, y: road.top + 6, width: width - left, height: road.height - 12, rx: 2 }),
-        s('line', { class: 'road-line', x1: left + 8, x2: width - 8, y1: road.top + road.height / 2, y2: road.top + road.height / 2 }),
-        s('line', { class: 'cycle-lane', x1: left, x2: width, y1: road.top + 10, y2: road.top + 10 }),
-        s('line', { class: 'cycle-lane', x1: left, x2: width, y1: road.top + road.height - 10, y2: road.top + road.height - 10 }),
-      );
-    }
-  }
-
-  function drawGrid(frame: ReturnType<typeof fitFrame>): void {
-    base.append(s('rect', { class: 'map-ground', x: 0, y: 0, width, height }));
-    const grid = gridLines(frame, options.compact ? 70 : 100);
-    for (const x of grid.xs) base.append(s('line', { class: 'map-grid', x1: x, x2: x, y1: 0, y2: height }));
-    for (const y of grid.ys) base.append(s('line', { class: 'map-grid', x1: 0, x2: width, y1: y, y2: y }));
-    if (!options.compact) {
-      base.append(s('text', { class: 'map-grid-label', x: width - 10, y: height - 10, 'text-anchor': 'end' }, `grid ${grid.stepMeters} m`));
-    }
-  }
-
-  function drawTiles(frame: ReturnType<typeof fitFrame>, template: string): void {
-    base.append(s('rect', { class: 'map-ground', x: 0, y: 0, width, height }));
-    for (const tile of tilesFor(frame)) {
-      const image = s('image', { x: tile.left, y: tile.top, width: tile.size + 0.5, height: tile.size + 0.5, href: tileUrl(template, tile), preserveAspectRatio: 'none' });
-      // A missing tile shows the drawn ground beneath, not a broken image.
-      image.addEventListener('error', () => image.remove());
-      base.append(image);
-    }
-    furniture.append(s('text', { class: 'map-attribution', x: width - 8, y: height - 8, 'text-anchor': 'end' }, 'Map tiles: configured tile server'));
-  }
-
-  function drawScaleBar(metersPerPixel: number, bottom: number): void {
-    const bar = scaleBar(metersPerPixel, options.compact ? 90 : 140);
-    const x = 20;
-    const y = bottom - 22;
-    furniture.append(
-      s('rect', { class: 'scale-bg', x: x - 8, y: y - 22, width: bar.px + 16, height: 34, rx: 4 }),
-      s('path', { class: 'scale-bar', d: `M${x},${y - 6} V${y} H${x + bar.px} V${y - 6}` }),
-      s('text', { class: 'scale-label', x: x + bar.px / 2, y: y - 9, 'text-anchor': 'middle' }, bar.label),
-    );
-  }
-
-  function drawNorthArrow(): void {
-    const x = width - 30;
-    const y = 34;
-    furniture.append(
-      s(
-        'g',
-        { class: 'north-arrow', transform: `translate(${x},${y})` },
-        s('circle', { r: 17 }),
-        s('path', { d: 'M0,-12 L6,6 L0,2 L-6,6 Z' }),
-        s('text', { y: 14, 'text-anchor': 'middle', dy: '0.35em' }, 'N'),
-      ),
-    );
+    return createSchematicMap(ctx, { compact, strings, ...(basemap === 'fallback' ? { overlayNote: () => strings().mapTilesUnavailable } : {}) });
   }
 
   function update(): void {
-    if (width === 0 || height === 0) return;
-    const state = ctx.store.get();
-    const now = ctx.now();
-    const devices = filteredDevices(state.devices, ctx.route().filter);
-    empty.hidden = devices.length > 0;
-    const key = `${width}x${height}|${state.registry}|${devices.map((d) => `${d.info.id}:${d.info.lat ?? ''},${d.info.lon ?? ''}`).join(';')}`;
-    let positions: Map<string, Point> | undefined;
-    if (key !== layoutKey) {
-      layoutKey = key;
-      positions = layout(devices);
-      layoutPositions = positions;
-      const visible = new Set(devices.map((d) => d.info.id));
-      for (const [id, marker] of markers) {
-        if (!visible.has(id)) {
-          marker.el.remove();
-          markers.delete(id);
-        }
-      }
-      const crowded = !options.compact && isCrowded(positions);
-      el.classList.toggle('is-crowded', crowded);
+    if (disposed) return;
+    const next = strings();
+    if (next !== legendStrings) {
+      legendStrings = next;
+      const fresh = createLegend(next);
+      legend.replaceWith(fresh);
+      legend = fresh;
+      setAttr(el, 'aria-label', next.mapLabel);
     }
-    let changed = 0;
-    for (const device of devices) if (markers.get(device.info.id)?.device !== device) changed += 1;
-    // Pulses tell a person "this one just reported"; with hundreds at once they are noise.
-    const pulses = changed <= 60;
-    // Unchanged devices need a redraw only when time moves their state (ages, offline): once a second.
-    const full = positions !== undefined || now - lastFullRefresh >= 1_000;
-    if (full) lastFullRefresh = now;
-    for (const device of devices) {
-      const id = device.info.id;
-      let marker = markers.get(id);
-      if (!marker) {
-        marker = createMarker(device);
-        markers.set(id, marker);
-        markerLayer.append(marker.el);
-        positions ??= layoutPositions;
-      }
-      const position = positions?.get(id);
-      if (position && position !== marker.position) {
-        marker.position = position;
-        marker.el.setAttribute('transform', `translate(${position.x.toFixed(1)},${position.y.toFixed(1)})`);
-      }
-      if (!full && marker.device === device) continue;
-      const fresh = marker.device !== undefined && marker.device.latestTsMs !== device.latestTsMs;
-      marker.device = device;
-      styleMarker(marker, device, markerStyleOf(device, now), pulses && fresh && healthOf(device, now) === 'online');
+    const basemap = basemapNow();
+    if (basemap === 'pending') return;
+    if (basemap === 'street' && !createStreet) {
+      void loadStreetMap().then(update, (error: unknown) => {
+        console.error('the street map could not be loaded, the map stays schematic:', error);
+        tilesUnreachable = true;
+        update();
+      });
+      return;
     }
-    if (hovered) showTooltip(hovered);
+    if (current?.basemap !== basemap) {
+      current?.view.dispose();
+      current = { basemap, view: create(basemap) };
+      slot.replaceChildren(current.view.el);
+      setAttr(el, 'data-basemap', basemap);
+    }
+    current.view.update();
   }
 
   return {
     el,
     update,
     dispose() {
-      resizeObserver.disconnect();
+      disposed = true;
+      current?.view.dispose();
     },
   };
-}
-
-function isCrowded(positions: Map<string, Point>): boolean {
-  const points = [...positions.values()];
-  if (points.length > 80) return true;
-  for (let i = 0; i < points.length; i++) {
-    for (let j = i + 1; j < points.length; j++) {
-      const a = points[i]!;
-      const b = points[j]!;
-      if (Math.abs(a.x - b.x) < 60 && Math.abs(a.y - b.y) < 34) return true;
-    }
-  }
-  return false;
-}
-
-function createLegend(): HTMLElement {
-  const item = (colour: string, label: string, extra = '') => h('li', {}, h('span', { class: `swatch ${extra}`, style: `background:${colour}` }), label);
-  return h(
-    'div',
-    { class: 'map-legend', 'aria-label': 'Map legend' },
-    h(
-      'div',
-      { class: 'legend-group' },
-      h('h4', {}, h('span', { class: 'legend-shape shape-circle' }), 'Air quality (EAQI)', h('abbr', { title: EAQI_DISCLAIMER, class: 'hint' }, 'indicative')),
-      h('ul', {}, ...EAQI_BANDS.map((b) => item(b.colour, `${b.level} ${b.label}`))),
-    ),
-    h(
-      'div',
-      { class: 'legend-group' },
-      h('h4', {}, h('span', { class: 'legend-shape shape-diamond' }), 'Traffic flow'),
-      h('ul', {}, ...FLOW_BANDS.map((b) => item(b.colour, b.label))),
-    ),
-    h(
-      'div',
-      { class: 'legend-group' },
-      h('h4', {}, h('span', { class: 'legend-shape shape-square' }), 'Bin fill'),
-      h('ul', {}, ...FILL_BANDS.map((b) => item(b.colour, b.label)), h('li', {}, h('span', { class: 'swatch badge-fire' }, '!'), 'Fire risk (≥ 60 °C)')),
-    ),
-    h(
-      'div',
-      { class: 'legend-group' },
-      h('h4', {}, 'Status'),
-      h('ul', {}, item(OFFLINE_COLOUR, 'Offline (silent > 3 intervals)', 'is-offline'), item(NODATA_COLOUR, 'No data yet')),
-    ),
-  );
-}
-
-/**
- * Room per marker on the geographic map: a low percentile of each device's distance to its
- * nearest neighbour, so one pair sharing a lamp post does not shrink every marker.
- */
-function nearestNeighbour(points: readonly Point[]): number {
-  if (points.length < 2) return Number.POSITIVE_INFINITY;
-  const nearest = points.map((p, i) => {
-    let best = Number.POSITIVE_INFINITY;
-    for (let j = 0; j < points.length; j++) {
-      if (j !== i) best = Math.min(best, Math.hypot(p.x - points[j]!.x, p.y - points[j]!.y));
-    }
-    return best;
-  });
-  nearest.sort((a, b) => a - b);
-  return Math.max(1, nearest[Math.floor(nearest.length * 0.2)]!);
-}
-
-/** A hull grown by `pad` px with round corners: arcs around each vertex, lines between. */
-function roundedHullPath(points: readonly Point[], pad: number): string {
-  const hull = convexHull(points);
-  if (hull.length < 3) return '';
-  const n = hull.length;
-  const offset = (a: Point, b: Point) => {
-    const dx = b.x - a.x;
-    const dy = b.y - a.y;
-    const len = Math.hypot(dx, dy) || 1;
-    // Monotone chain turns left in numbers, which on screen (y down) is clockwise:
-    // outward is to the left of a→b as seen, and corners are rounded clockwise (sweep 1).
-    return { x: (dy / len) * pad, y: (-dx / len) * pad };
-  };
-  let d = '';
-  for (let i = 0; i < n; i++) {
-    const a = hull[i]!;
-    const b = hull[(i + 1) % n]!;
-    const o = offset(a, b);
-    const start = { x: a.x + o.x, y: a.y + o.y };
-    const end = { x: b.x + o.x, y: b.y + o.y };
-    d += i === 0 ? `M${start.x.toFixed(1)},${start.y.toFixed(1)}` : `A${pad},${pad} 0 0 1 ${start.x.toFixed(1)},${start.y.toFixed(1)}`;
-    d += `L${end.x.toFixed(1)},${end.y.toFixed(1)}`;
-  }
-  const first = hull[0]!;
-  const o = offset(first, hull[1]!);
-  return `${d}A${pad},${pad} 0 0 1 ${(first.x + o.x).toFixed(1)},${(first.y + o.y).toFixed(1)}Z`;
 }

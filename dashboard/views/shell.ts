@@ -2,11 +2,12 @@
  * The frame around every view: brand, navigation, filters (kind, owner, site), the
  * connection indicator and the main region the router fills.
  */
-import { READING_KINDS, type ReadingKind } from '../../contracts/readings.ts';
+import type { ReadingKind } from '../../contracts/readings.ts';
+import { readingKinds } from '../../contracts/kinds-table.ts';
 import { filterOptions, filteredDevices } from '../model/aggregates.ts';
 import type { AppContext } from './context.ts';
 import { h, s, setAttr, setText } from './dom.ts';
-import { KIND_LABELS, formatAge, formatClock, plural } from '../model/format.ts';
+import { kindLabel, formatAge, formatClock, plural } from '../model/format.ts';
 import type { ViewName } from '../model/route.ts';
 
 const NAV: readonly { view: ViewName; label: string }[] = [
@@ -29,7 +30,7 @@ export function createShell(ctx: AppContext): Shell {
   const connection = h('div', { class: 'connection', 'data-testid': 'connection-indicator', 'data-state': 'disconnected', role: 'status', 'aria-live': 'polite' }, dot, connectionText);
   const clock = h('span', { class: 'clock', 'aria-hidden': 'true' }, '');
 
-  const kindSelect = h('select', { 'data-testid': 'filter-kind', id: 'filter-kind' }, h('option', { value: '' }, 'All kinds'), ...READING_KINDS.map((k) => h('option', { value: k }, KIND_LABELS[k])));
+  const kindSelect = h('select', { 'data-testid': 'filter-kind', id: 'filter-kind' });
   const ownerSelect = h('select', { 'data-testid': 'filter-owner', id: 'filter-owner' });
   const siteSelect = h('select', { 'data-testid': 'filter-site', id: 'filter-site' });
   const clearButton = h('button', { type: 'button', class: 'link-button', 'data-testid': 'filter-clear' }, 'Clear filters');
@@ -70,6 +71,7 @@ export function createShell(ctx: AppContext): Shell {
   }
 
   let optionsKey = '';
+  let kindsKey = '';
   function fillSelect(select: HTMLSelectElement, all: string, values: string[], current: string | undefined, none: string): void {
     select.replaceChildren(h('option', { value: '' }, values.length === 0 ? none : all), ...values.map((v) => h('option', { value: v }, v)));
     select.disabled = values.length === 0;
@@ -95,6 +97,12 @@ export function createShell(ctx: AppContext): Shell {
         optionsKey = key;
         fillSelect(ownerSelect, 'All owners', options.owners, route.filter.owner, 'No owners registered');
         fillSelect(siteSelect, 'All sites', options.sites, route.filter.site, 'No sites registered');
+      }
+      // Kinds are data: the list follows the catalogue (a kind added at run time appears).
+      const kinds = readingKinds();
+      if (kinds.join('|') !== kindsKey) {
+        kindsKey = kinds.join('|');
+        kindSelect.replaceChildren(h('option', { value: '' }, 'All kinds'), ...kinds.map((k) => h('option', { value: k }, kindLabel(k))));
       }
       kindSelect.value = route.filter.kind ?? '';
       clearButton.hidden = !route.filter.kind && !route.filter.owner && !route.filter.site;

@@ -34,7 +34,8 @@ export function createShowcase(ctx: AppContext): View {
   const footer = h('p', { class: 'showcase-footer' }, '');
   const dots = h('ol', { class: 'showcase-dots', 'aria-hidden': 'true' }, ...PANELS.map(() => h('li', {})));
   const el = h('div', { class: 'view showcase', 'data-testid': 'showcase', 'data-panel': PANELS[0], lang: language }, title, heading, body, dots, footer);
-  const map = createLabMap(ctx, { compact: false });
+  // The same lab map as the dashboard's, its legend and notes in the visitor's language.
+  const map = createLabMap(ctx, { compact: false, strings: () => strings() });
 
   function strings(): Strings {
     return stringsFor(language);

@@ -9,7 +9,6 @@
  * so two sensors on the same street agree on the trend but not on every wiggle.
  */
 import type { AirReading } from '../../contracts/readings.ts';
-import { AIR_METRICS } from '../../contracts/readings.ts';
 import { clamp, round, stepAr1, type Random } from '../random.ts';
 import { copenhagenTime } from '../local-time.ts';
 import { emissionIndex, expectedFlowPerHour, type StreetSite } from '../street.ts';
@@ -24,6 +23,8 @@ import {
   type HealthState,
 } from './common.ts';
 
+/** The air kind's fields (contracts/kinds.ts), as this model names them. */
+const AIR_METRICS = ['pm1', 'pm25', 'pm10', 'no2', 'o3', 'so2', 'co', 'temperature', 'humidity', 'pressure', 'noise'] as const;
 export type AirMetric = (typeof AIR_METRICS)[number];
 
 /** What each kind of node measures. */

@@ -3,13 +3,8 @@
  * counter, a slowly draining battery, a noisy radio link and the way its firmware writes
  * timestamps.
  */
-import {
-  AirMeasurementsShape,
-  CommonFieldsShape,
-  TrafficMeasurementsShape,
-  WasteMeasurementsShape,
-  type ReadingKind,
-} from '../../contracts/readings.ts';
+import { CommonFieldsShape, type ReadingKind } from '../../contracts/readings.ts';
+import { kindDefinitionOf } from '../../contracts/kinds-table.ts';
 import { clamp, round, type Random } from '../random.ts';
 import { formatCopenhagenIso } from '../local-time.ts';
 import type { StreetSite } from '../street.ts';
@@ -133,18 +128,18 @@ export interface ContractRange {
   integer: boolean;
 }
 
-const SHAPES: Record<ReadingKind, Record<string, unknown>> = {
-  air: { ...CommonFieldsShape, ...AirMeasurementsShape },
-  traffic: { ...CommonFieldsShape, ...TrafficMeasurementsShape },
-  waste: { ...CommonFieldsShape, ...WasteMeasurementsShape },
-};
-
 /**
- * The plausible range the contract gives a numeric field, read from the zod schema itself
- * (one source of truth); undefined for a field that is not a number.
+ * The plausible range the contract gives a numeric field, read from the kind's definition
+ * (contracts/kinds.ts) or, for the common fields, their zod schema (one source of truth);
+ * undefined for a field that is not a number.
  */
 export function contractRange(kind: ReadingKind, field: string): ContractRange | undefined {
-  const shape = SHAPES[kind];
+  const defined = kindDefinitionOf(kind)?.fields.find((f) => f.name === field);
+  if (defined) {
+    if (defined.type === 'boolean' || defined.min === undefined || defined.max === undefined) return undefined;
+    return { min: defined.min, max: defined.max, integer: defined.type === 'integer' };
+  }
+  const shape: Record<string, unknown> = CommonFieldsShape;
   if (!Object.hasOwn(shape, field)) return undefined;
   let schema = shape[field] as { unwrap?: () => unknown; minValue?: number | null; maxValue?: number | null; isInt?: boolean; type?: string };
   if (typeof schema.unwrap === 'function' && schema.type === 'optional') schema = schema.unwrap() as typeof schema;

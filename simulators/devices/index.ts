@@ -4,6 +4,7 @@
  * waste.ts; this wrapper only keeps each device's state and random streams together.
  */
 import type { ReadingKind, ReadingPayload } from '../../contracts/readings.ts';
+import { createGenericConfig, nextGenericReading, type GenericDeviceConfig, type GenericState } from './generic.ts';
 import { deriveRandom, hashSeed, type Random, type Seed } from '../random.ts';
 import { findSite } from '../street.ts';
 import { createAirConfig, nextAirReading, type AirDeviceConfig, type AirState } from './air.ts';
@@ -11,7 +12,7 @@ import { createTrafficConfig, nextTrafficReading, type TrafficDeviceConfig, type
 import { createWasteConfig, nextWasteReading, type WasteDeviceConfig, type WasteState } from './waste.ts';
 import type { DeviceSpec } from './common.ts';
 
-export type DeviceConfig = AirDeviceConfig | TrafficDeviceConfig | WasteDeviceConfig;
+export type DeviceConfig = AirDeviceConfig | TrafficDeviceConfig | WasteDeviceConfig | GenericDeviceConfig;
 
 export interface DeviceModelOptions {
   /** The fleet seed: the same seed and spec give the same series. */
@@ -42,10 +43,13 @@ export function createDeviceConfig(spec: DeviceSpec, options: DeviceModelOptions
       });
     case 'waste':
       return createWasteConfig(spec.id, site, weatherSeed, random, options.overrides as Partial<WasteDeviceConfig>);
+    default:
+      // The street models are about the built-in kinds; a kind added at run time follows its definition.
+      return createGenericConfig(spec.kind, spec.id, site, weatherSeed, random);
   }
 }
 
-type AnyState = AirState | TrafficState | WasteState;
+type AnyState = AirState | TrafficState | WasteState | GenericState;
 
 /** A device stepping through simulated time; `next` is called with non-decreasing times. */
 export interface DeviceModel {
@@ -69,17 +73,22 @@ export function createDeviceModel(spec: DeviceSpec, options: DeviceModelOptions)
     next(tMs) {
       switch (config.kind) {
         case 'air': {
-          const out = nextAirReading(config, tMs, state as AirState | undefined, random);
+          const out = nextAirReading(config as AirDeviceConfig, tMs, state as AirState | undefined, random);
           state = out.state;
           return out.payload;
         }
         case 'traffic': {
-          const out = nextTrafficReading(config, tMs, state as TrafficState | undefined, random);
+          const out = nextTrafficReading(config as TrafficDeviceConfig, tMs, state as TrafficState | undefined, random);
           state = out.state;
           return out.payload;
         }
         case 'waste': {
-          const out = nextWasteReading(config, tMs, state as WasteState | undefined, random);
+          const out = nextWasteReading(config as WasteDeviceConfig, tMs, state as WasteState | undefined, random);
+          state = out.state;
+          return out.payload;
+        }
+        default: {
+          const out = nextGenericReading(config as GenericDeviceConfig, tMs, state as GenericState | undefined, random);
           state = out.state;
           return out.payload;
         }

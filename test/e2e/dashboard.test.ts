@@ -80,6 +80,15 @@ async function openDashboard(hash: string, viewport = DESKTOP, beforeLoad?: (pag
   return { page, context, consoleErrors, pageErrors };
 }
 
+/**
+ * Signs the page in (as `?key=` would, through localStorage) with the stack's admin token, which
+ * sees the fleet's unregistered devices: rejections and alerts are not open data, so the
+ * anonymous dashboard of the lab shows neither.
+ */
+async function signedIn(page: Page): Promise<void> {
+  await page.addInitScript(`localStorage.setItem('streetlab.apiKey', ${JSON.stringify(stack.adminToken)})`);
+}
+
 function connected(page: Page, timeout = 15_000): Promise<void> {
   return page.locator('[data-testid="connection-indicator"][data-state="connected"]').waitFor({ timeout });
 }
@@ -160,7 +169,7 @@ describe('dashboard in Chromium', () => {
   });
 
   it('shows a rejected payload in the rejection feed with its reason code and excerpt', async () => {
-    const { page, pageErrors } = await openDashboard('#/overview');
+    const { page, pageErrors } = await openDashboard('#/overview', DESKTOP, signedIn);
     await stack.publish('air', 'air-02', '{"pm25":"high"}');
     const item = page.locator('[data-testid="rejection-feed"] [data-testid="rejection-item"][data-device="air-02"]').first();
     await item.waitFor({ timeout: ARRIVES_WITHIN_MS });
@@ -172,7 +181,7 @@ describe('dashboard in Chromium', () => {
   });
 
   it("shows the lab's alerts live: a full bin opens one, emptying it clears it", async () => {
-    const { page, pageErrors } = await openDashboard('#/overview');
+    const { page, pageErrors } = await openDashboard('#/overview', DESKTOP, signedIn);
     await publishNow('bin-02', 'waste', { fill: 93 });
     const opened = page.locator('[data-testid="rejection-feed"] [data-testid="alert-item"][data-rule="bin-full"][data-state="open"]').first();
     await opened.waitFor({ timeout: ARRIVES_WITHIN_MS });

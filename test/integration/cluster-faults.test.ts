@@ -91,7 +91,8 @@ describe('two nodes sharing Redis, under load', () => {
     await alarming.publishAsync('lab/v1/air/cf-alert-1', JSON.stringify({ pm25: 450 }), { qos: 1 });
     await alarming.endAsync();
     await waitUntil(async () => {
-      const response = await fetch(`http://127.0.0.1:${nodes[survivor]!.apiPort}/api/v1/alerts?device=cf-alert-1`);
+      // Alerts are not open data: asked with the admin token.
+      const response = await fetch(`http://127.0.0.1:${nodes[survivor]!.apiPort}/api/v1/alerts?device=cf-alert-1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       const body = (await response.json()) as { alerts: { rule: string }[] };
       return body.alerts.some((alert) => alert.rule === 'pm25-extreme');
     }, 20_000, 'the alert raised by the new lease holder');

@@ -2,19 +2,26 @@
  * A million-row CSV export over a real socket from a real InfluxDB, with the process's memory
  * watched while it streams: the export must not hold the result. Memory is sampled after a
  * forced garbage collection every 100,000 rows (what is still reachable then is what the
- * export holds), next to RSS.
+ * export holds), next to RSS. The same million rows as Parquet must go out a row group at a
+ * time (the file is written to disk as it arrives and read back with hyparquet afterwards).
  */
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parquetMetadata, parquetRead, type AsyncBuffer } from 'hyparquet';
 import type { FastifyInstance } from 'fastify';
 import { createInfluxClient, type InfluxClient } from '../../common/influx.ts';
 import { startInfluxServer, type InfluxServer } from '../../common/influx-server.ts';
 import { buildApp } from '../../api/app.ts';
 import { DEFAULT_QUERY_LIMITS } from '../../api/query/limits.ts';
 import { createReadingStore } from '../../api/store.ts';
+import { ROW_GROUP_ROWS } from '../../api/query/parquet.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -150,3 +157,86 @@ it('stops the InfluxDB query when the client goes away mid-export', async () => 
   }
   expect(queries).toBe(0);
 }, 60_000);
+
+it('streams a million-row Parquet export a row group at a time', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'streetlab-parquet-'));
+  const path = join(dir, 'export.parquet');
+  try {
+    const url = `${baseUrl}/api/v1/readings?kind=air&metric=pm25&from=${new Date(T0).toISOString()}&to=${new Date(T0 + MINUTES * MIN).toISOString()}&format=parquet`;
+    expect((await fetch(`${url}&limit=20000`)).status).toBe(200);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    let peakHeap = 0;
+    let pieces = 0;
+    let bytes = 0;
+    let nextSample = 0;
+    const file = createWriteStream(path);
+    const started = Date.now();
+    const status = await new Promise<number>((resolve, reject) => {
+      httpGet(url, (response) => {
+        response.on('data', (chunk: Buffer) => {
+          pieces += 1;
+          bytes += chunk.length;
+          file.write(chunk);
+          if (bytes >= nextSample) {
+            nextSample += 1024 * 1024;
+            gc();
+            peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed - before);
+          }
+        });
+        response.on('end', () => file.end(() => resolve(response.statusCode ?? 0)));
+        response.on('error', reject);
+      }).on('error', reject);
+    });
+    console.log(`parquet export: ${ROWS} rows, ${Math.round(bytes / 1024 / 1024)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s in ${pieces} pieces; live heap growth ≤ ${Math.round(peakHeap / 1024 / 1024)} MB`);
+    expect(status).toBe(200);
+    // Sent as it was written, not as one file at the end (test/unit/api/export.test.ts checks
+    // that each row group leaves before the next rows are read).
+    expect(pieces).toBeGreaterThan(1);
+    // One row group's columns and their encoding, not the file's million rows (~50 MB as JS values).
+    expect(peakHeap).toBeLessThan(24 * 1024 * 1024);
+
+    const handle = await open(path);
+    const size = (await handle.stat()).size;
+    const asyncBuffer: AsyncBuffer = {
+      byteLength: size,
+      async slice(start, end = size) {
+        const out = Buffer.alloc(end - start);
+        await handle.read(out, 0, out.length, start);
+        return out.buffer.slice(out.byteOffset, out.byteOffset + out.length) as ArrayBuffer;
+      },
+    };
+    try {
+      const tail = await asyncBuffer.slice(size - 1024 * 1024 > 0 ? size - 1024 * 1024 : 0);
+      const metadata = parquetMetadata(tail);
+      expect(Number(metadata.num_rows)).toBe(ROWS);
+      expect(metadata.row_groups.length).toBe(Math.ceil(ROWS / ROW_GROUP_ROWS));
+      let sum = 0;
+      let rows = 0;
+      let lastTime = -Infinity;
+      let outOfOrder = 0;
+      await parquetRead({
+        file: asyncBuffer,
+        columns: ['time', 'pm25'],
+        onChunk: () => undefined,
+        onComplete: (data) => {
+          for (const [time, pm25] of data as [Date, number][]) {
+            if (time.getTime() < lastTime) outOfOrder += 1;
+            lastTime = time.getTime();
+            sum += pm25;
+            rows += 1;
+          }
+        },
+      });
+      let expectedSum = 0;
+      for (let i = 0; i < MINUTES; i++) for (let d = 0; d < DEVICES; d++) expectedSum += value(d, i);
+      expect(rows).toBe(ROWS);
+      expect(outOfOrder).toBe(0);
+      expect(sum).toBeCloseTo(expectedSum, 3);
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 180_000);

@@ -22,9 +22,15 @@ type LiveSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 let stack: Stack;
 const sockets: LiveSocket[] = [];
+/**
+ * The admin token: rejections (REST and live) are not open data (test/integration/open-data.test.ts),
+ * and the devices here are unregistered, which only the platform-wide view sees.
+ */
+let platformToken: string;
 
 beforeAll(async () => {
   stack = await startStack();
+  platformToken = stack.adminToken;
 });
 
 afterAll(async () => {
@@ -33,7 +39,7 @@ afterAll(async () => {
 });
 
 async function openSocket(subscription: { kind?: 'air' | 'traffic' | 'waste'; deviceId?: string }): Promise<LiveSocket> {
-  const socket: LiveSocket = connectSocket(stack.apiUrl, { transports: ['websocket'], reconnection: false });
+  const socket: LiveSocket = connectSocket(stack.apiUrl, { transports: ['websocket'], reconnection: false, auth: { token: platformToken } });
   sockets.push(socket);
   const ack = await new Promise<SubscribeAck>((resolve, reject) => {
     socket.once('connect_error', reject);
@@ -44,7 +50,7 @@ async function openSocket(subscription: { kind?: 'air' | 'traffic' | 'waste'; de
 }
 
 async function getJson<T>(path: string): Promise<{ status: number; body: T }> {
-  const response = await fetch(`${stack.apiUrl}${path}`);
+  const response = await fetch(`${stack.apiUrl}${path}`, { headers: { authorization: `Bearer ${platformToken}` } });
   return { status: response.status, body: (await response.json()) as T };
 }
 

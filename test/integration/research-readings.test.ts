@@ -31,8 +31,11 @@ let traffic: GeneratedPoint[];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A researcher's credential: the whole answer, owners included (anonymous callers get the open-data view). */
+const RESEARCHER_TOKEN = 'researcher-'.padEnd(40, 'r');
+
 async function get<T = ReadingsResponse>(path: string): Promise<{ status: number; body: T; headers: Record<string, unknown>; trailers: Record<string, string>; text: string }> {
-  const response = await app.inject(path);
+  const response = await app.inject({ url: path, headers: { authorization: `Bearer ${RESEARCHER_TOKEN}` } });
   const text = response.body;
   let body: unknown;
   try {
@@ -75,6 +78,7 @@ beforeAll(async () => {
     store: createReadingStore(influx),
     now: () => NOW,
     research: { limits: { ...DEFAULT_QUERY_LIMITS, rollupsEnabled: false, rawRetentionMs: 0 }, lookupInterval: (id) => (id === 'air-c' ? 120 : undefined) },
+    auth: { adminToken: RESEARCHER_TOKEN, publicRead: true },
   });
 }, 120_000);
 

@@ -67,7 +67,8 @@ async function storedRows(measurement: 'air' | 'traffic' | 'waste', device: stri
 
 async function rejectionsOf(device: string): Promise<RejectionsResponse['rejections']> {
   await stack.flush();
-  const response = await fetch(`${stack.apiUrl}/api/v1/rejections?device=${device}&limit=100`);
+  // Rejections are not open data: an admin's view (the stack's admin token).
+  const response = await fetch(`${stack.apiUrl}/api/v1/rejections?device=${device}&limit=100`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
   return ((await response.json()) as RejectionsResponse).rejections;
 }
 

@@ -2,12 +2,13 @@
  * `npm run simulate` as a user runs it: the process against a real broker on a free port.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBroker } from '../../broker/broker.ts';
-import type { LatestResponse } from '../../contracts/index.ts';
-import { startStack } from '../helpers/stack.ts';
+import type { KindInput, LatestResponse, ReadingsResponse, RejectionsResponse } from '../../contracts/index.ts';
+import { eventually, startStack } from '../helpers/stack.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const closers: (() => Promise<unknown>)[] = [];
@@ -115,5 +116,52 @@ describe('npm run simulate against a secured lab', () => {
     const half = simulate(['--api-url', stack.apiUrl], { ADMIN_TOKEN: '' });
     expect(await half.exit).toBe(1);
     expect(half.err()).toMatch(/--api-url: needs --admin-token/);
+  });
+});
+
+describe('npm run simulate with a kind added at run time', () => {
+  it('reads the kind from the API, registers its devices and their readings are stored inside the ranges', async () => {
+    const stack = await startStack({ security: 'secured' });
+    closers.push(() => stack.close());
+    const soil = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'kinds', 'soil.json'), 'utf8')) as KindInput;
+    const auth = { authorization: `Bearer ${stack.adminToken}` };
+    const created = await fetch(`${stack.apiUrl}/api/v1/kinds`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(soil) });
+    expect(created.status, await created.text()).toBe(201);
+
+    // An unknown kind stops the simulator before anything is registered, naming the kinds the lab has.
+    const unknown = simulate(['--mqtt-url', stack.mqttUrl, '--air', '0', '--traffic', '0', '--waste', '0', '--duration-s', '1'], { SIM_API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken, SIM_KINDS: 'soil:1,compost:2' });
+    expect(await unknown.exit).toBe(1);
+    expect(unknown.err()).toMatch(/--kind: unknown kind "compost"; known kinds: air, traffic, waste, soil/);
+    expect(await stack.registry.list()).toEqual([]);
+
+    const run = simulate(['--mqtt-url', stack.mqttUrl, '--air', '0', '--traffic', '0', '--waste', '0', '--kind', 'soil=2', '--interval-ms', '200', '--duration-s', '3', '--seed', '5'], { SIM_API_URL: stack.apiUrl, ADMIN_TOKEN: stack.adminToken });
+    expect(await run.exit, run.err() + run.out()).toBe(0);
+    expect(run.err()).toContain('registering 2 devices');
+    const registered = await stack.registry.list();
+    expect(registered.map((d) => [d.id, d.kind, d.owner]).sort()).toEqual([['soil-001', 'soil', 'StreetLab simulator'], ['soil-002', 'soil', 'StreetLab simulator']]);
+
+    await stack.flush();
+    const page = await eventually(async () => {
+      const answer = await fetch(`${stack.apiUrl}/api/v1/readings?kind=soil&from=-1h&limit=1000`, { headers: auth });
+      if (answer.status !== 200) return undefined;
+      const body = (await answer.json()) as ReadingsResponse;
+      return new Set(body.readings.map((r) => r.deviceId)).size === 2 ? body : undefined;
+    }, 10_000, 'readings of both soil devices from the API');
+    // A few seconds at 200 ms each: several readings per device, every one inside the definition.
+    expect(page.readings.length).toBeGreaterThanOrEqual(6);
+    for (const reading of page.readings) {
+      expect(reading.kind).toBe('soil');
+      const values = reading.values as Record<string, number>;
+      expect(values.moisture, 'moisture is required').toBeTypeOf('number');
+      for (const field of soil.fields) {
+        const value = values[field.name];
+        if (value === undefined) continue;
+        expect(value).toBeGreaterThanOrEqual(field.min!);
+        expect(value).toBeLessThanOrEqual(field.max!);
+      }
+    }
+    const rejections = await fetch(`${stack.apiUrl}/api/v1/rejections?from=-1h`, { headers: auth });
+    expect(rejections.status).toBe(200);
+    expect(((await rejections.json()) as RejectionsResponse).rejections).toEqual([]);
   });
 });

@@ -46,7 +46,9 @@ describe('waste collection analytics', () => {
       ['bin-a', 72 * HOUR, 88.75, 'nordvest'],
       ['bin-a', 88 * HOUR, 20.75, 'nordvest'],
     ]);
-    const csv = await (await fetch(`${stack.apiUrl}/api/v1/waste/collections?from=-6d&format=csv`)).text();
+    // With a key: the owner column too (anonymous callers get the open-data view without it, test/integration/open-data.test.ts).
+    const { token } = await stack.registry.createApiKey({ name: 'waste analyst', role: 'reader' });
+    const csv = await (await fetch(`${stack.apiUrl}/api/v1/waste/collections?from=-6d&format=csv`, { headers: { authorization: `Bearer ${token}` } })).text();
     expect(csv.split('\r\n')[0]).toBe('at,device,site,owner,fill_before,fill_after');
     expect(csv.trim().split('\r\n')).toHaveLength(3);
   });

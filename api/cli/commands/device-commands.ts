@@ -1,5 +1,5 @@
 /** Devices: add, list, show, update, rotate, disable, enable, remove. */
-import { READING_KINDS, type DeviceRecord, type DeviceWithSecret, type ReadingKind, type UpdateDeviceRequest } from '../../../contracts/index.ts';
+import { KIND_ID_PATTERN, LabIdSchema, readingKinds, type DeviceRecord, type DeviceSource, type DeviceWithSecret, type FieldMapping, type ReadingKind, type UpdateDeviceRequest } from '../../../contracts/index.ts';
 import { UsageError, json, number, type OptionsConfig, type RegistryCommand } from '../shared.ts';
 
 const LOCATION = {
@@ -12,6 +12,27 @@ const LOCATION = {
   meta: { type: 'string' },
 } as const satisfies OptionsConfig;
 
+/** How a device sends and the identifiers other systems know it by (README, "Devices that do not speak MQTT"). */
+const SOURCE = {
+  source: { type: 'string' },
+  'dev-eui': { type: 'string' },
+  'ttn-device-id': { type: 'string' },
+  'airrohr-chip-id': { type: 'string' },
+  'field-map': { type: 'string' },
+} as const satisfies OptionsConfig;
+
+/** The source options given, as request fields; the registry validates them and names a bad one. */
+function sourceFields(ctx: { option(name: string): string | undefined }): Pick<DeviceRecord, 'source' | 'devEui' | 'ttnDeviceId' | 'airrohrChipId' | 'fieldMap'> {
+  const [source, devEui, ttnDeviceId, airrohrChipId, fieldMap] = (['source', 'dev-eui', 'ttn-device-id', 'airrohr-chip-id', 'field-map'] as const).map((o) => ctx.option(o));
+  return {
+    ...(source !== undefined ? { source: source as DeviceSource } : {}),
+    ...(devEui !== undefined ? { devEui } : {}),
+    ...(ttnDeviceId !== undefined ? { ttnDeviceId } : {}),
+    ...(airrohrChipId !== undefined ? { airrohrChipId } : {}),
+    ...(fieldMap !== undefined ? { fieldMap: json(fieldMap, 'field-map') as FieldMapping } : {}),
+  };
+}
+
 export function describeDevice(d: DeviceRecord): string {
   return [
     `${d.id}  (${d.kind}${d.enabled ? '' : ', DISABLED'})`,
@@ -21,6 +42,9 @@ export function describeDevice(d: DeviceRecord): string {
     `  interval  ${d.intervalSeconds} s`,
     `  created   ${d.createdAt}   updated ${d.updatedAt}`,
     ...(Object.keys(d.meta).length > 0 ? [`  meta      ${JSON.stringify(d.meta)}`] : []),
+    ...(d.source && d.source !== 'mqtt' ? [`  source    ${d.source}${[d.devEui && ` DevEUI ${d.devEui}`, d.ttnDeviceId && ` TTS id ${d.ttnDeviceId}`, d.airrohrChipId && ` chip ${d.airrohrChipId}`].filter(Boolean).join(',')}`] : []),
+    ...(d.fieldMap ? [`  fieldMap  ${JSON.stringify(d.fieldMap)}`] : []),
+    ...(d.lab ? [`  lab       ${d.lab}`] : []),
   ].join('\n');
 }
 
@@ -38,14 +62,18 @@ function describeSecret(issued: DeviceWithSecret): string {
 
 const add: RegistryCommand = {
   name: 'add',
-  help: `  add <id> --kind <air|traffic|waste> --owner <owner> --lat <deg> --lon <deg>
+  help: `  add <id> --kind <kind> --owner <owner> --lat <deg> --lon <deg>
            [--site <label>] [--name <name>] [--interval <s>] [--meta <json>] [--disabled]
-                         register a device; prints its MQTT secret (shown only once)`,
-  options: { kind: { type: 'string' }, ...LOCATION, disabled: { type: 'boolean' } },
+           [--source mqtt|http|ttn|chirpstack|airrohr] [--dev-eui <hex>] [--ttn-device-id <id>]
+           [--airrohr-chip-id <n>] [--field-map <json>] [--lab <lab>]
+                         register a device (in --lab, default the default lab); prints its
+                         MQTT secret (shown only once)`,
+  options: { kind: { type: 'string' }, ...LOCATION, ...SOURCE, disabled: { type: 'boolean' }, lab: { type: 'string' } },
   async run(ctx, backend) {
     const id = ctx.need('id');
     const kind = ctx.option('kind');
-    if (!kind || !(READING_KINDS as readonly string[]).includes(kind)) throw new UsageError(`add: --kind must be one of ${READING_KINDS.join(', ')}`);
+    // Which kinds exist is the catalogue's (the API answers 400 for an unknown one); here only the form.
+    if (!kind || !KIND_ID_PATTERN.test(kind)) throw new UsageError(`add: --kind must be a kind id such as ${readingKinds().join(', ')} (GET /api/v1/kinds lists them all)`);
     const owner = ctx.option('owner');
     if (!owner) throw new UsageError('add: --owner is required');
     const lat = number(ctx.option('lat'), 'lat');
@@ -53,6 +81,8 @@ const add: RegistryCommand = {
     if (lat === undefined || lon === undefined) throw new UsageError('add: --lat and --lon are required');
     const name = ctx.option('name');
     const site = ctx.option('site');
+    const lab = ctx.option('lab');
+    if (lab !== undefined && !LabIdSchema.safeParse(lab).success) throw new UsageError(`add: --lab must be a lab id (lower-case letters, digits and -, at most 32); got "${lab}"`);
     const issued = await backend.create({
       id,
       kind: kind as ReadingKind,
@@ -64,6 +94,8 @@ const add: RegistryCommand = {
       intervalSeconds: number(ctx.option('interval'), 'interval') ?? 60,
       enabled: !ctx.flag('disabled'),
       meta: json(ctx.option('meta'), 'meta') ?? {},
+      ...sourceFields(ctx),
+      ...(lab !== undefined ? { lab } : {}),
     });
     ctx.print(describeSecret(issued), issued);
     return 0;
@@ -95,8 +127,8 @@ const show: RegistryCommand = {
 
 const update: RegistryCommand = {
   name: 'update',
-  help: '  update <id> [--name …] [--owner …] [--lat …] [--lon …] [--site …|--no-site] [--interval …] [--meta <json>]',
-  options: { ...LOCATION, 'no-site': { type: 'boolean' } },
+  help: '  update <id> [--name …] [--owner …] [--lat …] [--lon …] [--site …|--no-site] [--interval …] [--meta <json>] [--source …] [--dev-eui …] [--ttn-device-id …] [--airrohr-chip-id …] [--field-map <json>]',
+  options: { ...LOCATION, ...SOURCE, 'no-site': { type: 'boolean' } },
   async run(ctx, backend) {
     const id = ctx.need('id');
     const [name, owner, lat, lon, site, interval, meta] = (['name', 'owner', 'lat', 'lon', 'site', 'interval', 'meta'] as const).map((o) => ctx.option(o));
@@ -108,6 +140,7 @@ const update: RegistryCommand = {
       ...(site !== undefined ? { site } : ctx.flag('no-site') ? { site: null } : {}),
       ...(interval !== undefined ? { intervalSeconds: number(interval, 'interval') } : {}),
       ...(meta !== undefined ? { meta: json(meta, 'meta') } : {}),
+      ...sourceFields(ctx),
     };
     if (Object.keys(patch).length === 0) throw new UsageError('update: nothing to change; give --name, --owner, --lat, --lon, --site, --no-site, --interval or --meta');
     const device = await backend.update(id, patch);

@@ -23,7 +23,9 @@ describe('the API plugins', () => {
     });
     const scheduler = createScheduler({ createTask });
     const influx = { query: async () => [], write: async () => {}, settings: { url: 'http://127.0.0.1:1', database: 'x' } };
-    const app = await buildApp({ store, jobs: scheduler, alerts: {}, researchJob: { influx, research: { rollups: false } } });
+    // Jobs and alerts are not open data: read with the admin token.
+    const admin = { authorization: `Bearer ${'plugins-admin-'.padEnd(40, 'a')}` };
+    const app = await buildApp({ store, jobs: scheduler, alerts: {}, researchJob: { influx, research: { rollups: false } }, auth: { adminToken: admin.authorization.slice('Bearer '.length), publicRead: true } });
     expect(researchOf(app)?.limits.rollupsEnabled).toBe(false);
     const alerting = alertingOf(app)!;
     const engineClose = alerting.engine.close.bind(alerting.engine);
@@ -34,9 +36,10 @@ describe('the API plugins', () => {
     expect(events).toEqual([]);
     await app.ready();
     expect(events).toEqual(['start streetlab-offline-detection', 'start streetlab-alert-repeats']);
-    const jobs = await app.inject({ method: 'GET', url: '/api/v1/jobs' });
+    const jobs = await app.inject({ method: 'GET', url: '/api/v1/jobs', headers: admin });
     expect(jobs.json<{ jobs: { name: string }[] }>().jobs.map((j) => j.name)).toEqual(['offline-detection', 'alert-repeats']);
-    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts', headers: admin })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/api/v1/alerts' })).statusCode).toBe(401);
     await app.close();
     expect(events.slice(2)).toEqual(['destroy streetlab-offline-detection', 'destroy streetlab-alert-repeats', 'alerting closed']);
     expect(() => scheduler.registerJob('late', '* * * * *', () => {})).toThrow(/closed/);

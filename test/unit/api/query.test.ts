@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DEVICE_ID_PATTERN,
-  METRICS_BY_KIND,
-  READING_KINDS,
+  metricsOf,
+  BUILT_IN_KINDS,
   ReadingsQuerySchema,
   type ReadingsQuery,
 } from '../../../contracts/index.ts';
@@ -42,7 +42,7 @@ function expectBad(query: Record<string, unknown>, param: string): string {
 describe('readings parameters', () => {
   it('keeps the simple case as it was: raw, newest first, 1,000 points, the last hour', () => {
     const { plan: p } = plan({});
-    expect(p).toMatchObject({ mode: 'raw', kinds: [...READING_KINDS], order: 'desc', format: 'json', limit: 1000, toMs: NOW, fromMs: NOW - 3_600_000 });
+    expect(p).toMatchObject({ mode: 'raw', kinds: [...BUILT_IN_KINDS], order: 'desc', format: 'json', limit: 1000, toMs: NOW, fromMs: NOW - 3_600_000 });
   });
 
   it('takes devices repeated and comma separated, without duplicates', () => {
@@ -106,7 +106,7 @@ describe('readings parameters', () => {
     // Mostly sensible aggregations, so windows plans are explored as much as refusals.
     const aggregation = fc.record(
       {
-        kind: fc.constantFrom(...READING_KINDS),
+        kind: fc.constantFrom(...BUILT_IN_KINDS),
         metric: fc.oneof(fc.constantFrom('pm25', 'no2,pm25', 'cars', 'fill', 'lidOpen', 'speed,occupancy'), token),
         every: fc.oneof(fc.constantFrom('1s', '30s', '5m', '1h', '2h', '1d', '7d', '90m'), token),
         agg: fc.constantFrom('mean', 'min', 'max', 'median', 'p95', 'count', 'sum', 'first', 'last'),
@@ -131,11 +131,11 @@ describe('readings parameters', () => {
         expect(p.fromMs).toBeLessThan(p.toMs);
         for (const device of p.filter.devices ?? []) expect(device).toMatch(DEVICE_ID_PATTERN);
         if (p.mode === 'raw') {
-          for (const kind of p.kinds) expect(READING_KINDS).toContain(kind);
-          for (const metric of p.metrics ?? []) expect(METRICS_BY_KIND[p.kinds[0]!]).toContain(metric);
+          for (const kind of p.kinds) expect(BUILT_IN_KINDS).toContain(kind);
+          for (const metric of p.metrics ?? []) expect(metricsOf(p.kinds[0]!)).toContain(metric);
           expect(p.toMs - p.fromMs).toBeLessThanOrEqual(LIMITS.rawMaxRangeMs);
         } else {
-          for (const metric of p.metrics) expect(METRICS_BY_KIND[p.kind]).toContain(metric);
+          for (const metric of p.metrics) expect(metricsOf(p.kind)).toContain(metric);
           expect(Number.isInteger(p.everyMs / 1000)).toBe(true);
           expect(p.windows).toBeLessThanOrEqual(LIMITS.maxWindows);
           if (p.source === 'raw') expect(p.toMs - p.fromMs).toBeLessThanOrEqual(LIMITS.rawMaxRangeMs);

@@ -84,7 +84,7 @@ describe('npm run devices: each command has its own options', () => {
 
     const close = await cli(['trial', 'close', 'pilot-1', '--name', 'x']);
     expect(close.code).toBe(2);
-    expect(close.err).toMatch(/^trial close: unknown option --name \(it is an option of add, update, trial add, trial update\); trial close takes --end/);
+    expect(close.err).toMatch(/^trial close: unknown option --name \(it is an option of add, update, labs create, trial add, trial update\); trial close takes --end/);
 
     const list = await cli(['list', '--site', 'Bridge']);
     expect(list.err).toMatch(/^list: unknown option --site .*list takes no options of its own/);

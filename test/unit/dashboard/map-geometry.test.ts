@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { convexHull, fitFrame, gridLines, niceStep, project, scaleBar, schematicLayout, tilesFor, tileUrl, toScreen, unproject } from '../../../dashboard/model/map-geometry.ts';
+import { convexHull, fitFrame, gridLines, niceStep, project, scaleBar, schematicLayout, toScreen, unproject } from '../../../dashboard/model/map-geometry.ts';
 
 // Along H.C. Andersens Boulevard, Copenhagen.
 const DEVICES = [
@@ -75,18 +75,6 @@ describe('map geometry', () => {
     for (const gap of gaps) expect(gap).toBeCloseTo(grid.stepMeters / frame.metersPerPixel, 6);
   });
 
-  it('covers the viewport with slippy-map tiles of the matching zoom', () => {
-    const frame = fitFrame(DEVICES, 800, 500, PAD);
-    const tiles = tilesFor(frame);
-    expect(tiles.length).toBeGreaterThan(0);
-    const z = tiles[0]!.z;
-    expect(z).toBeGreaterThanOrEqual(15);
-    expect(z).toBeLessThanOrEqual(19);
-    expect(Math.min(...tiles.map((t) => t.left))).toBeLessThanOrEqual(0);
-    expect(Math.max(...tiles.map((t) => t.left + t.size))).toBeGreaterThanOrEqual(800);
-    expect(tileUrl('https://{s}.tiles.example/{z}/{x}/{y}.png', { z: 16, x: 35_058, y: 20_480 })).toBe('https://c.tiles.example/16/35058/20480.png');
-  });
-
   it('lays devices without coordinates out along a schematic street, by kind', () => {
     const layout = schematicLayout(
       [
@@ -105,6 +93,23 @@ describe('map geometry', () => {
     // Natural order: air-2 before air-10.
     expect(layout.positions.get('air-2')!.x).toBeLessThan(layout.positions.get('air-10')!.x);
     expect(layout.road).toBeDefined();
+  });
+
+  it('gives a kind added at run time a band of its own below the street', () => {
+    const layout = schematicLayout(
+      [
+        { id: 'soil-1', kind: 'soil' },
+        { id: 'bin-1', kind: 'waste' },
+      ],
+      900,
+      600,
+    );
+    expect(layout.bands.map((b) => b.kind)).toEqual(['air', 'traffic', 'waste', 'soil']);
+    const soil = layout.bands[3]!;
+    const y = layout.positions.get('soil-1')!.y;
+    expect(y).toBeGreaterThan(soil.top);
+    expect(y).toBeLessThan(soil.top + soil.height);
+    expect(layout.positions.get('bin-1')!.y).toBeLessThan(soil.top);
   });
 
   it('wraps a crowded band into rows inside it', () => {

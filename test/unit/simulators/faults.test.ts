@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { READING_KINDS, REJECTION_REASONS, buildReadingTopic, type ReadingKind, type ReadingPayload } from '../../../contracts/index.ts';
+import { BUILT_IN_KINDS, REJECTION_REASONS, buildReadingTopic, type ReadingKind, type ReadingPayload } from '../../../contracts/index.ts';
 import { parseMessage } from '../../../broker/parse-message.ts';
 import { createDeviceModel } from '../../../simulators/devices/index.ts';
 import {
@@ -50,16 +50,16 @@ function run(kind: ReadingKind, options: FaultOptions, readings: number, seed = 
 
 describe('payload faults', () => {
   it('cover every rejection reason a device alone can cause', () => {
-    // TOPIC_INVALID needs a topic we never build by hand; RATE_LIMITED is the broker's verdict on a rate.
-    const deviceCaused = Object.keys(REJECTION_REASONS).filter((r) => r !== 'TOPIC_INVALID' && r !== 'RATE_LIMITED');
+    // TOPIC_INVALID and KIND_UNKNOWN need a topic we never build by hand; DEVICE_UNKNOWN an identifier nobody registered; RATE_LIMITED is the broker's verdict on a rate.
+    const deviceCaused = Object.keys(REJECTION_REASONS).filter((r) => r !== 'TOPIC_INVALID' && r !== 'KIND_UNKNOWN' && r !== 'DEVICE_UNKNOWN' && r !== 'RATE_LIMITED');
     expect([...PAYLOAD_FAULTS].sort()).toEqual(deviceCaused.sort());
     expect(applicablePayloadFaults('air')).not.toContain('FIELD_MISSING');
     expect(applicablePayloadFaults('traffic')).not.toContain('NO_MEASUREMENT');
     expect(applicablePayloadFaults('waste')).not.toContain('NO_MEASUREMENT');
-    expect(new Set(READING_KINDS.flatMap((k) => applicablePayloadFaults(k)))).toEqual(new Set(PAYLOAD_FAULTS));
+    expect(new Set(BUILT_IN_KINDS.flatMap((k) => applicablePayloadFaults(k)))).toEqual(new Set(PAYLOAD_FAULTS));
   });
 
-  it.each(READING_KINDS.flatMap((kind) => applicablePayloadFaults(kind).map((fault) => ({ kind, fault }))))(
+  it.each(BUILT_IN_KINDS.flatMap((kind) => applicablePayloadFaults(kind).map((fault) => ({ kind, fault }))))(
     'turns a $kind reading into one ingest rejects with $fault, whatever the seed',
     ({ kind, fault }) => {
       fc.assert(
@@ -89,7 +89,7 @@ describe('payload faults', () => {
 });
 
 describe('the fault layer on a stream', () => {
-  it.each(READING_KINDS)('never lies: ingest answers every %s message exactly as the layer expects', (kind) => {
+  it.each(BUILT_IN_KINDS)('never lies: ingest answers every %s message exactly as the layer expects', (kind) => {
     const rates = Object.fromEntries(FAULT_KINDS.map((f) => [f, 0.03]));
     const { sent, counts } = run(kind, { rates, dropoutMeanMs: 5 * 60_000 }, 4_000);
     for (const { message, atMs } of sent) expect(verdict(kind, message.payload, atMs)).toBe(message.expect);
@@ -182,7 +182,7 @@ describe('the fault layer on a stream', () => {
 
   it('records injections per kind in counts shared by a fleet', () => {
     const shared = createFaultCounts();
-    for (const kind of READING_KINDS) {
+    for (const kind of BUILT_IN_KINDS) {
       const device = model(kind);
       const faults = createDeviceFaults(kind, { rates: { TS_TOO_OLD: 1 } }, createRandom(kind), shared);
       for (let i = 0; i < 10; i += 1) faults.apply(device.next(START + i * 60_000), START + i * 60_000, START + i * 60_000);
@@ -208,7 +208,7 @@ describe('fault options', () => {
   });
 
   it('pick only faults the kind can commit, even when all rates are 1', () => {
-    for (const kind of READING_KINDS) {
+    for (const kind of BUILT_IN_KINDS) {
       const rates = Object.fromEntries(PAYLOAD_FAULTS.map((f) => [f, 1])) as Record<PayloadFault, number>;
       const { sent } = run(kind, { rates }, 200);
       for (const { message } of sent) expect(applicablePayloadFaults(kind)).toContain(message.expect);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { READING_KINDS, READING_SCHEMAS, buildReadingTopic, type ReadingKind, type ReadingPayload } from '../../../contracts/index.ts';
+import { BUILT_IN_KINDS, readingSchemaOf, buildReadingTopic, type ReadingKind, type ReadingPayload } from '../../../contracts/index.ts';
 import { parseMessage } from '../../../broker/parse-message.ts';
 import { createDeviceModel, generateSeries } from '../../../simulators/devices/index.ts';
 import { STREET_SITES } from '../../../simulators/street.ts';
@@ -12,7 +12,7 @@ const spec = (kind: ReadingKind, id: string, site = STREET_SITES[0]!.name): Devi
 const tsMs = (payload: ReadingPayload) => (typeof payload.ts === 'number' ? payload.ts : Date.parse(payload.ts!));
 
 function expectAccepted(kind: ReadingKind, deviceId: string, payload: ReadingPayload): void {
-  const schema = READING_SCHEMAS[kind].safeParse(payload);
+  const schema = readingSchemaOf(kind)!.safeParse(payload);
   if (!schema.success) throw new Error(`${kind} payload rejected by its schema: ${JSON.stringify(payload)}\n${schema.error.message}`);
   const parsed = parseMessage(buildReadingTopic(kind, deviceId), Buffer.from(JSON.stringify(payload)), tsMs(payload));
   if (!parsed.ok) throw new Error(`${kind} payload rejected by ingest (${parsed.rejection.reason}): ${JSON.stringify(payload)}`);
@@ -23,7 +23,7 @@ describe('device generators', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-        fc.constantFrom(...READING_KINDS),
+        fc.constantFrom(...BUILT_IN_KINDS),
         fc.constantFrom(...SITES),
         fc.integer({ min: Date.parse('2000-01-01T00:00:00Z'), max: Date.parse('2060-01-01T00:00:00Z') }),
         fc.integer({ min: 1_000, max: 6 * 3_600_000 }),
@@ -47,7 +47,7 @@ describe('device generators', () => {
   });
 
   it('repeat the same series for the same seed and differ for another seed', () => {
-    for (const kind of READING_KINDS) {
+    for (const kind of BUILT_IN_KINDS) {
       const options = { startMs: Date.parse('2026-05-04T06:00:00Z'), intervalMs: 60_000, count: 200 };
       const a = generateSeries(spec(kind, 'dev-1'), { seed: 5, ...options });
       const b = generateSeries(spec(kind, 'dev-1'), { seed: 5, ...options });
@@ -68,7 +68,7 @@ describe('device generators', () => {
   });
 
   it('count messages with seq, report rssi as a noisy whole dBm, and write ts in the firmware format', () => {
-    for (const kind of READING_KINDS) {
+    for (const kind of BUILT_IN_KINDS) {
       for (let n = 0; n < 12; n += 1) {
         const model = createDeviceModel(spec(kind, `${kind}-${n}`), { seed: 1 });
         const start = Date.parse('2026-05-04T06:00:00Z');

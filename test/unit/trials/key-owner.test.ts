@@ -22,7 +22,8 @@ describe('API keys with an owner', () => {
     expect(key).toMatchObject({ role: 'reader', owner: 'acme' });
     const { token: plain } = await registry.createApiKey({ name: 'researcher', role: 'reader' });
     const auth = createAuthenticator({ publicRead: false, registry });
-    expect(auth.authenticate(token)).toEqual({ role: 'reader', id: key.id, owner: 'acme' });
+    // A key made without a lab belongs to the default lab.
+    expect(auth.authenticate(token)).toEqual({ role: 'reader', id: key.id, owner: 'acme', lab: 'main' });
     expect(auth.authenticate(plain)).not.toHaveProperty('owner');
     const reopened = await openFileRegistry({ dataDir, pollIntervalMs: 0 });
     registries.push(reopened);
