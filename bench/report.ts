@@ -66,6 +66,9 @@ const FIGURE_SPECS = [
   { key: 'query.aggregate.p95Ms', label: 'Query 1 day of 5-min means, 1 device, p95', unit: 'ms', stage: 'queries', target: { op: '<=', value: 100 } },
   { key: 'query.export.p95Ms', label: 'CSV export, p95', unit: 'ms', stage: 'queries' },
   { key: 'query.export.rowsPerS', label: 'CSV export rate', unit: 'rows/s', stage: 'queries', target: { op: '>=', value: 200_000 } },
+  { key: 'query.export.cpuUs.api', label: '  CPU per exported CSV row: API', unit: 'µs', stage: 'queries' },
+  { key: 'query.export.cpuUs.influxd', label: '  CPU per exported CSV row: InfluxDB', unit: 'µs', stage: 'queries' },
+  { key: 'query.parquet.rowsPerS', label: 'Parquet export rate', unit: 'rows/s', stage: 'queries' },
   { key: 'query.seededPoints', label: '  store size under the queries', unit: 'points', stage: 'queries' },
   { key: 'frontdoor.nsPerPublish', label: 'Strict MQTT front door, CPU per PUBLISH', unit: 'ns', stage: 'conformance', target: { op: '<=', value: 1_000 } },
   { key: 'cluster.n1.readingsPerS', label: 'Cluster (Redis), 1 node of each service, QoS 1 end to end', unit: 'readings/s', stage: 'cluster' },
@@ -203,6 +206,9 @@ function values(results: StageResults): Partial<Record<FigureKey, number>> {
     out['query.aggregate.p95Ms'] = queries.aggregate.p95Ms;
     out['query.export.p95Ms'] = queries.export.p95Ms;
     out['query.export.rowsPerS'] = queries.export.rowsPerS;
+    out['query.export.cpuUs.api'] = queries.export.cpuUsPerRow.api;
+    out['query.export.cpuUs.influxd'] = queries.export.cpuUsPerRow.influxd;
+    out['query.parquet.rowsPerS'] = queries.parquet.rowsPerS;
     out['query.seededPoints'] = queries.seededPoints;
   }
   return out;

@@ -3,13 +3,19 @@
  * (devices × days at one reading per interval, written in time order by two writer
  * processes), left to finish its compactions, and then asked, repeatedly:
  * - for one device, one day of 5-minute means (288 windows, five metrics);
- * - for a CSV export of every device over a window sized to ~`exportRows` rows.
+ * - for a CSV export of every device over a window sized to ~`exportRows` rows;
+ * - for the same export as Parquet (`format=parquet`; rows counted from the file's footer).
+ *
+ * Beside the rates, the CPU time the API process and InfluxDB spent per exported CSV row
+ * (/proc, over the timed exports): on a shared 2-core machine the rate moves with everything
+ * else running, the CPU per row much less.
  *
  * Through the research API (`GET /api/v1/readings` with `every=5m&agg=mean`, and
  * `format=csv`) when the API answers those parameters, otherwise straight to InfluxDB in
  * InfluxQL (what the API would send); the output says which. Each query runs a couple of
  * times untimed first.
  */
+import { parquetMetadata } from 'hyparquet';
 import { startInfluxServer } from '../../common/influx-server.ts';
 import type { BenchContext } from '../context.ts';
 import { percentileOf } from '../histogram.ts';
@@ -29,7 +35,20 @@ export interface QueriesResult {
   quiesceSeconds: number;
   devices: number;
   aggregate: { path: QueryPath; pathNote: string; iterations: number; p50Ms: number; p95Ms: number; maxMs: number; rows: number };
-  export: { path: QueryPath; pathNote: string; iterations: number; p50Ms: number; p95Ms: number; rows: number; rowsPerS: number; bytes: number };
+  export: {
+    path: QueryPath;
+    pathNote: string;
+    iterations: number;
+    p50Ms: number;
+    p95Ms: number;
+    rows: number;
+    rowsPerS: number;
+    bytes: number;
+    /** CPU µs per exported row over the timed exports (API path only; 0 otherwise). */
+    cpuUsPerRow: { api: number; influxd: number };
+  };
+  /** The same exports as Parquet through the API (iterations 0 when the API does not answer format=parquet). */
+  parquet: { iterations: number; p50Ms: number; rows: number; rowsPerS: number; bytes: number; pathNote: string };
 }
 
 const WRITER_SCRIPT = new URL('../load/influx-writer.ts', import.meta.url);
@@ -164,6 +183,13 @@ export async function runQueries(ctx: BenchContext): Promise<QueriesResult> {
     if (!(response.headers.get('content-type') ?? '').includes('csv')) throw new Error(`not CSV: ${response.headers.get('content-type')}`);
     return countCsv(response, undefined);
   };
+  const exportParquetViaApi = async (k: number) => {
+    const search = new URLSearchParams({ kind: MEASUREMENT, ...exportWindow(k), format: 'parquet' });
+    const response = await fetch(`${apiUrl}/api/v1/readings?${search}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
+    const file = await response.arrayBuffer();
+    return { rows: Number(parquetMetadata(file).num_rows), bytes: file.byteLength };
+  };
   const exportViaInfluxql = async (k: number) => {
     const { from, to } = exportWindow(k);
     const form = new URLSearchParams({
@@ -189,6 +215,7 @@ export async function runQueries(ctx: BenchContext): Promise<QueriesResult> {
   };
   const aggregateRefusal = await probe(() => aggregateViaApi(devices[0]!));
   const exportRefusal = await probe(() => exportViaApi(0));
+  const parquetRefusal = await probe(() => exportParquetViaApi(0));
   const aggregatePath: QueryPath = aggregateRefusal ? 'influxql' : 'api';
   const exportPath: QueryPath = exportRefusal ? 'influxql' : 'api';
   const note = (path: QueryPath, refusal: string | undefined, what: string) =>
@@ -201,16 +228,25 @@ export async function runQueries(ctx: BenchContext): Promise<QueriesResult> {
   for (let i = 0; i < 2; i += 1) {
     await aggregate(devices[(i * 31) % devices.length]!);
     await exporter(i);
+    if (!parquetRefusal) await exportParquetViaApi(i);
   }
   const aggregateTimes: Timed[] = [];
   for (let i = 0; i < q.aggregateIterations; i += 1) aggregateTimes.push(await timed(() => aggregate(devices[(i * 37 + 11) % devices.length]!)));
   const exportTimes: Timed[] = [];
+  const ticksBefore = { api: safeTicks(started.pid), influxd: safeTicks(server.pid ?? -1) };
   for (let i = 0; i < q.exportIterations; i += 1) exportTimes.push(await timed(() => exporter(i)));
+  const ticksAfter = { api: safeTicks(started.pid), influxd: safeTicks(server.pid ?? -1) };
+  const parquetTimes: Timed[] = [];
+  if (!parquetRefusal) for (let i = 0; i < q.exportIterations; i += 1) parquetTimes.push(await timed(() => exportParquetViaApi(i)));
 
   const aggregateMs = aggregateTimes.map((t) => t.ms);
   const exportMs = exportTimes.map((t) => t.ms);
   const exportRows = exportTimes.map((t) => t.rows);
   const rowsPerS = exportTimes.map((t) => (t.rows / t.ms) * 1000);
+  const exportedRows = exportRows.reduce((sum, n) => sum + n, 0);
+  // /proc ticks are 10 ms of CPU each.
+  const cpuUsPerRow = (role: 'api' | 'influxd') =>
+    exportPath === 'api' && exportedRows > 0 ? round(((ticksAfter[role] - ticksBefore[role]) * 10_000) / exportedRows, 2) : 0;
   return {
     seededPoints,
     countedPoints,
@@ -236,6 +272,15 @@ export async function runQueries(ctx: BenchContext): Promise<QueriesResult> {
       rows: Math.round(percentileOf(exportRows, 50)),
       rowsPerS: Math.round(percentileOf(rowsPerS, 50)),
       bytes: Math.round(percentileOf(exportTimes.map((t) => t.bytes), 50)),
+      cpuUsPerRow: { api: cpuUsPerRow('api'), influxd: cpuUsPerRow('influxd') },
+    },
+    parquet: {
+      iterations: parquetTimes.length,
+      p50Ms: parquetTimes.length ? round(percentileOf(parquetTimes.map((t) => t.ms), 50), 1) : 0,
+      rows: parquetTimes.length ? Math.round(percentileOf(parquetTimes.map((t) => t.rows), 50)) : 0,
+      rowsPerS: parquetTimes.length ? Math.round(percentileOf(parquetTimes.map((t) => (t.rows / t.ms) * 1000), 50)) : 0,
+      bytes: parquetTimes.length ? Math.round(percentileOf(parquetTimes.map((t) => t.bytes), 50)) : 0,
+      pathNote: parquetRefusal ? `the API does not answer format=parquet (${parquetRefusal.split('\n')[0]?.slice(0, 160)})` : 'through the research API (format=parquet)',
     },
   };
 }
