@@ -6,8 +6,8 @@
  * under both, in the language of `strings`.
  *
  * The tile settings come once per page from GET /api/v1/dashboard-config (or the page's
- * `?tiles=` template), and the lab's area from GET /api/v1/labs/{lab}: with an area the street
- * map opens on it even before any device has coordinates. Once the first tiles show the server
+ * `?tiles=` template), and the lab's area from GET /api/v1/labs/{lab}: a lab without devices
+ * yet opens on its area on the street map. Once the first tiles show the server
  * out of reach, every map on the page stays schematic until the page is reloaded, instead of
  * trying again on every view.
  */
@@ -89,11 +89,13 @@ export function createLabMap(ctx: AppContext, options: LabMapOptions = {}): View
   function basemapNow(): Basemap {
     if (!configKnown) return 'pending';
     const devices = filteredDevices(ctx.store.get().devices, ctx.route().filter);
-    const located = devices.some((d) => d.info.lat !== undefined && d.info.lon !== undefined);
-    // No coordinates and no area: nothing to put on a street; the schematic street explains itself.
-    if (!located && !area) return 'schematic';
-    if (mapTilesOf(config, ctx.tileUrl) && !tilesUnreachable) return 'street';
-    return located ? 'fallback' : 'schematic';
+    const tiles = mapTilesOf(config, ctx.tileUrl) !== undefined && !tilesUnreachable;
+    if (devices.some((d) => d.info.lat !== undefined && d.info.lon !== undefined)) return tiles ? 'street' : 'fallback';
+    // Devices, none placed: the schematic street shows each of them in its state, which a street cannot.
+    if (devices.length > 0 || !area) return 'schematic';
+    // No device yet: the lab's area on the street map — once the registry has said there is none.
+    if (ctx.store.get().registry === 'loading') return 'pending';
+    return tiles ? 'street' : 'schematic';
   }
 
   function create(basemap: Basemap): View {

@@ -126,18 +126,19 @@ export function createStreetMap(ctx: AppContext, options: StreetMapOptions): Vie
     return markers.size === 0 ? undefined : L.latLngBounds([...markers.values()].map((m) => L.latLng(m.lat, m.lon)));
   }
 
-  function fitTo(bounds: L.LatLngBounds, maxZoom: number, animate: boolean): void {
+  /** `what` is what the view shows (`data-fitted`): the devices, the area, or both ("Fit the lab"). */
+  function fitTo(what: 'devices' | 'area' | 'lab', bounds: L.LatLngBounds, maxZoom: number, animate: boolean): void {
     map.fitBounds(bounds, { padding: [FIT_PADDING_PX, FIT_PADDING_PX], maxZoom, animate });
     setAttr(container, 'data-zoom', String(map.getZoom()));
-    setAttr(container, 'data-fitted', bounds === area ? 'area' : 'devices');
+    setAttr(container, 'data-fitted', what);
   }
 
   /** The automatic view: the devices, or the lab's area while none has coordinates. */
   function fit(): void {
     if (!hasSize()) return;
     const devices = deviceBounds();
-    if (devices) fitTo(devices, markers.size === 1 ? LONE_DEVICE_ZOOM : FIT_MAX_ZOOM, false);
-    else if (area) fitTo(area, FIT_MAX_ZOOM, false);
+    if (devices) fitTo('devices', devices, markers.size === 1 ? LONE_DEVICE_ZOOM : FIT_MAX_ZOOM, false);
+    else if (area) fitTo('area', area, FIT_MAX_ZOOM, false);
   }
 
   /** "Fit the lab": the lab's area and every device, wherever it stands. */
@@ -145,13 +146,12 @@ export function createStreetMap(ctx: AppContext, options: StreetMapOptions): Vie
     if (!hasSize()) return;
     const devices = deviceBounds();
     if (!area) {
-      if (devices) fitTo(devices, markers.size === 1 ? LONE_DEVICE_ZOOM : FIT_MAX_ZOOM, true);
+      if (devices) fitTo('lab', devices, markers.size === 1 ? LONE_DEVICE_ZOOM : FIT_MAX_ZOOM, true);
       return;
     }
     const union = L.latLngBounds(area.getSouthWest(), area.getNorthEast());
     if (devices) union.extend(devices);
-    fitTo(union, FIT_MAX_ZOOM, true);
-    setAttr(container, 'data-fitted', 'lab');
+    fitTo('lab', union, FIT_MAX_ZOOM, true);
   }
 
   /** Layers go on once the map has a size and a view: tiles are asked for the lab, not the world. */

@@ -11,6 +11,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 import { ensureDashboardBuilt } from './build-dashboard.ts';
+import { startTileServer, type TileServer } from './map-fixtures.ts';
 import { FLEET, GAP_MINUTES_AGO, createRandom, payloadFor } from './fleet.ts';
 import { connectFleet, installFrameProbe, liveReadingsApplied, loadFleet, publishAtRate, readFrameProbe, resetFrameProbe } from './load.ts';
 
@@ -30,6 +31,8 @@ const RENDER_INTERVAL_MS = Number(/RENDER_INTERVAL_MS = (\d+)/.exec(readFileSync
 
 let stack: Stack;
 let browser: Browser;
+/** The map opens on the lab's area before any device has coordinates: its tiles come from here, not the internet. */
+let tiles: TileServer;
 const seqs = new Map<string, number>();
 const random = createRandom(7);
 
@@ -108,7 +111,8 @@ beforeAll(async () => {
     throw new Error(`Chromium is missing at ${CHROMIUM}: the dashboard browser tests need it (apt-get install -y chromium; npm test installs it on Debian)`);
   }
   await ensureDashboardBuilt();
-  stack = await startStack();
+  tiles = await startTileServer();
+  stack = await startStack({ map: { tilesUrl: `${tiles.url}/tiles/{z}/{x}/{y}.png`, attribution: 'Fixture tiles' } });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   await seedHistory();
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -117,6 +121,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await stack?.close();
+  await tiles?.close();
 });
 
 describe('dashboard in Chromium', () => {

@@ -6,13 +6,11 @@
  * With MAP_TILES_URL pointing at a closed port the map falls back to the schematic and says
  * so on the map.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { crc32, deflateSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 import { ensureDashboardBuilt } from './build-dashboard.ts';
+import { centreOf, closedPort, startTileServer, worldPixel, zoomOf, type TileServer } from './map-fixtures.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -20,7 +18,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const VIEWPORT = { width: 1440, height: 900 };
 const WAIT_MS = 20_000;
-const EARTH_RADIUS_M = 6_378_137;
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'screenshots');
 
 /** Four devices along a Copenhagen street, a few hundred metres apart (never one cluster at the fitted zoom). */
@@ -32,81 +29,6 @@ const STREET = [
 ] as const;
 /** The colour EAQI band 5 (very poor) has in the legend (dashboard/model/eaqi-colours.ts). */
 const EAQI_5_COLOUR = 'rgb(150, 0, 50)';
-
-/** A 256×256 PNG of one colour, built by hand: signature, IHDR, one deflated IDAT, IEND. */
-function solidPng(rgb: readonly [number, number, number]): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([length, body, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(256, 0);
-  header.writeUInt32BE(256, 4);
-  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
-  const row = Buffer.alloc(1 + 256 * 3);
-  for (let x = 0; x < 256; x++) row.set(rgb, 1 + x * 3);
-  const pixels = Buffer.concat(Array.from({ length: 256 }, () => row));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(pixels)), chunk('IEND', Buffer.alloc(0))]);
-}
-
-interface TileServer {
-  url: string;
-  requests: string[];
-  close(): Promise<void>;
-}
-
-async function startTileServer(): Promise<TileServer> {
-  const png = solidPng([222, 226, 214]);
-  const requests: string[] = [];
-  const server: Server = createServer((request, response) => {
-    const path = request.url ?? '';
-    requests.push(path);
-    if (!/^\/tiles\/\d+\/\d+\/\d+\.png$/.test(path)) {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length }).end(png);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** A port nothing listens on: bound, then let go. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Leaflet's pixel coordinates (EPSG:3857) at a zoom: what the map must agree with. */
-function worldPixel(lat: number, lon: number, zoom: number): { x: number; y: number } {
-  const scale = 256 * 2 ** zoom;
-  const phi = (lat * Math.PI) / 180;
-  const x = (lon * Math.PI * EARTH_RADIUS_M) / 180;
-  const y = EARTH_RADIUS_M * Math.log(Math.tan(Math.PI / 4 + phi / 2));
-  return { x: scale * (0.5 + x / (2 * Math.PI * EARTH_RADIUS_M)), y: scale * (0.5 - y / (2 * Math.PI * EARTH_RADIUS_M)) };
-}
-
-async function centreOf(page: Page, testId: string): Promise<{ x: number; y: number }> {
-  const box = await page.getByTestId(testId).boundingBox();
-  if (!box) throw new Error(`${testId} is not on screen`);
-  return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-}
-
-async function zoomOf(page: Page): Promise<number> {
-  return Number(await page.getByTestId('street-map').getAttribute('data-zoom'));
-}
 
 let browser: Browser;
 
@@ -142,6 +64,8 @@ describe('street map with a tile server', () => {
     tiles = await startTileServer();
     stack = await startStack({
       map: { tilesUrl: `${tiles.url}/tiles/{z}/{x}/{y}.png`, attribution: 'Fixture tiles © <a href="https://tiles.example/copyright">Tile Fixture</a>' },
+      // The lab is the street: "Fit the lab" (its area and its devices) then shows what the first load fits.
+      defaultLab: { id: 'main', name: 'Street lab', area: { south: Math.min(...STREET.map((d) => d.lat)), west: Math.min(...STREET.map((d) => d.lon)), north: Math.max(...STREET.map((d) => d.lat)), east: Math.max(...STREET.map((d) => d.lon)) } },
     });
     for (const device of STREET) await stack.register(device.kind, device.id, { site: 'test-street', lat: device.lat, lon: device.lon });
     await stack.publish('air', 'street-air-1', { pm25: 63.2, no2: 44 });
