@@ -378,7 +378,7 @@ describe('OpenAPI', () => {
       }
     }
     const names = body.paths['/api/v1/readings']!.get.parameters.map((p) => p.name).sort();
-    expect(names).toEqual(['agg', 'cursor', 'device', 'every', 'fill', 'format', 'from', 'kind', 'limit', 'metric', 'order', 'owner', 'site', 'source', 'to'].sort());
+    expect(names).toEqual(['agg', 'cursor', 'device', 'every', 'fill', 'format', 'from', 'kind', 'lab', 'limit', 'metric', 'order', 'owner', 'site', 'source', 'to'].sort());
   });
 
   it('gives every field of the readings and AQI responses an example', async () => {
