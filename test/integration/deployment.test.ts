@@ -3,7 +3,8 @@
  * sharing DATA_DIR, and the one-process lab (`npm run lab`) — against a real InfluxDB:
  * - readings acknowledged while no ingest worker has ever run are stored once it runs;
  * - broker, ingest and API started in every order, with devices publishing from the first
- *   moment: stored = acknowledged, no duplicates, and the live feed reaches a dashboard;
+ *   moment over MQTT and over HTTP: stored = acknowledged, no duplicates, and the live feed
+ *   reaches a dashboard;
  * - each service restarted alone (SIGKILL) under load: stored = acknowledged, no duplicates;
  * - a 10,000-reading backlog from one device at its rate limit, from a device registered a
  *   moment before by another process: all stored, in order, none refused;
@@ -90,14 +91,61 @@ const ORDERS: ServiceName[][] = [
   ['api', 'ingest', 'broker'],
 ];
 
+/**
+ * An HTTP device (registered beforehand, as a provisioning step would) posting one reading
+ * at a time to the broker's HTTP listener from the first moment: a refused connection or a
+ * 5xx is sent again, as a device would; a 2xx is an acknowledgement.
+ */
+function startHttpDevice(url: string, deviceId: string, secret: string) {
+  const acked = new Set<number>();
+  let stopped = false;
+  let seq = 0;
+  const running = (async () => {
+    while (!stopped) {
+      const reading = { ts: Date.now(), seq: seq + 1, pm25: 5 };
+      try {
+        const response = await fetch(`${url}/api/v1/devices/${deviceId}/readings`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+          body: JSON.stringify(reading),
+        });
+        await response.arrayBuffer();
+        if (response.ok) {
+          acked.add(reading.seq);
+          seq += 1;
+        } else if (response.status < 500) {
+          throw new Error(`${deviceId}: HTTP ${response.status} for a valid reading`);
+        }
+      } catch (error) {
+        if (error instanceof Error && error.message.includes('for a valid reading')) throw error;
+        // Nobody listening yet: try again shortly.
+      }
+      await sleep(20);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+      return acked;
+    },
+  };
+}
+
 describe('services started in any order', () => {
   it.each(ORDERS.map((order) => [order.join(' → '), order] as const))('%s, devices publishing from the first moment: stored = acknowledged, and the live feed reaches a dashboard', { timeout: 120_000 }, async (name, order) => {
     const pipeline = await newPipeline();
     const prefix = `order-${order.map((s) => s[0]).join('')}`;
     // Devices come first and retry until the broker answers, as real ones do.
     const load = await startLoad({ mqttUrl: pipeline.mqttUrl, prefix, devices: 5, ratePerS: 200, waitForConnect: false });
+    const registry = await openFileRegistry({ dataDir: pipeline.dataDir, pollIntervalMs: 0 });
+    const httpId = `${prefix}-http`;
+    const { secret } = await registry.create({ id: httpId, kind: 'air', owner: 'http-co', lat: 55.68, lon: 12.57, intervalSeconds: 60, enabled: true, meta: {} });
+    await registry.close();
+    const edgeHttpPort = await findFreePort();
+    const httpDevice = startHttpDevice(`http://127.0.0.1:${edgeHttpPort}`, httpId, secret);
     for (const service of order) {
-      await start(pipeline, service);
+      await start(pipeline, service, service === 'broker' ? { EDGE_HTTP_PORT: String(edgeHttpPort) } : {});
       await sleep(500);
     }
     // A dashboard: the live feed works whichever service came up last.
@@ -113,11 +161,14 @@ describe('services started in any order', () => {
     });
     await waitUntil(() => liveReadings > 0, 20_000, `${name}: live readings on the dashboard`);
     await sleep(1_500);
-    const result = await load.stop(20_000);
+    const mqttResult = await load.stop(20_000);
+    const httpAcked = await httpDevice.stop();
     live.disconnect();
+    const result = { ...mqttResult, acked: new Map([...mqttResult.acked, [httpId, httpAcked]]), ackedCount: mqttResult.ackedCount + httpAcked.size };
     const counted = await settle(prefix, result, name);
-    console.log(`[order] ${name}: acknowledged ${result.ackedCount}, stored ${counted.stored}, lost ${counted.lost}, duplicated ${counted.duplicated}, live ${liveReadings}`);
-    expect(result.ackedCount).toBeGreaterThan(200);
+    console.log(`[order] ${name}: acknowledged ${result.ackedCount} (HTTP ${httpAcked.size}), stored ${counted.stored}, lost ${counted.lost}, duplicated ${counted.duplicated}, live ${liveReadings}`);
+    expect(mqttResult.ackedCount).toBeGreaterThan(200);
+    expect(httpAcked.size).toBeGreaterThan(10);
     expect(counted.lost).toBe(0);
     expect(counted.duplicated).toBe(0);
   });
