@@ -7,7 +7,7 @@ import type { AppContext } from './context.ts';
 import type { DeviceView, MarkerStyle } from '../model/device-status.ts';
 import { formatAge, formatValue, KIND_NOUNS, metricLabel } from '../model/format.ts';
 import { kindDisplay } from '../model/kinds.ts';
-import { h } from './dom.ts';
+import { h, setAttr } from './dom.ts';
 
 /** Key values for a marker's tooltip, per kind; other kinds show their first values. */
 const TOOLTIP_METRICS: Readonly<Record<string, readonly string[]>> = {
@@ -16,6 +16,15 @@ const TOOLTIP_METRICS: Readonly<Record<string, readonly string[]>> = {
   waste: ['fill', 'temperature', 'lidOpen', 'weight'],
 };
 const NOT_SHOWN = new Set(['seq', 'battery', 'rssi', 'period']);
+
+/** A marker's state as classes and data attributes, the same on both maps (the CSS and the tests read them). */
+export function applyMarkerState(el: Element, style: MarkerStyle): void {
+  el.classList.toggle('is-offline', style.health === 'offline' || style.health === 'disabled');
+  el.classList.toggle('is-nodata', style.health === 'nodata');
+  setAttr(el, 'data-health', style.health);
+  setAttr(el, 'data-level', style.eaqiLevel === undefined ? undefined : String(style.eaqiLevel));
+  setAttr(el, 'data-warning', style.warning);
+}
 
 export function kindNoun(kind: string): string {
   return (KIND_NOUNS as Readonly<Record<string, string>>)[kind] ?? kindDisplay(kind).name;

@@ -13,7 +13,7 @@ import type { AppContext } from './context.ts';
 import { healthOf, markerStyleOf, type DeviceView, type MarkerStyle } from '../model/device-status.ts';
 import { h, s, setAttr, setText, type View } from './dom.ts';
 import { convexHull, fitFrame, gridLines, scaleBar, schematicLayout, toScreen, type Point } from '../model/map-geometry.ts';
-import { markerAriaLabel, markerInnerText, tooltipContent } from './map-markers.ts';
+import { applyMarkerState, markerAriaLabel, markerInnerText, tooltipContent } from './map-markers.ts';
 import { fillIn, stringsFor, type Strings } from '../model/i18n.ts';
 
 export interface SchematicMapOptions {
@@ -129,13 +129,9 @@ export function createSchematicMap(ctx: AppContext, options: SchematicMapOptions
       marker.styleKey = key;
       setAttr(marker.shape, 'fill', style.fill);
       setAttr(marker.text, 'fill', style.ink);
-      marker.el.classList.toggle('is-offline', style.health === 'offline' || style.health === 'disabled');
-      marker.el.classList.toggle('is-nodata', style.health === 'nodata');
+      applyMarkerState(marker.el, style);
       marker.badge.classList.toggle('is-visible', style.warning !== undefined);
       marker.badge.classList.toggle('is-fire', style.warning === 'fire');
-      setAttr(marker.el, 'data-health', style.health);
-      setAttr(marker.el, 'data-level', style.eaqiLevel === undefined ? undefined : String(style.eaqiLevel));
-      setAttr(marker.el, 'data-warning', style.warning);
       setText(marker.label, info.name);
     }
     setText(marker.text, markerInnerText(device, style, options.compact ?? false));

@@ -21,7 +21,7 @@ import { attributionHtml, type MapTiles } from '../model/map-tiles.ts';
 import { createTileProbe, TILE_PROBE_TIMEOUT_MS, type TileVerdict } from '../model/tile-reachability.ts';
 import type { AppContext } from './context.ts';
 import { h, setAttr, setText, type View } from './dom.ts';
-import { markerAriaLabel, markerInnerText, tooltipContent } from './map-markers.ts';
+import { applyMarkerState, markerAriaLabel, markerInnerText, tooltipContent } from './map-markers.ts';
 
 export interface StreetMapOptions {
   /** Smaller markers (the overview's map). */
@@ -204,13 +204,9 @@ export function createStreetMap(ctx: AppContext, options: StreetMapOptions): Vie
       entry.styleKey = key;
       entry.shape.style.background = style.fill;
       entry.text.style.color = style.ink;
-      entry.link.classList.toggle('is-offline', style.health === 'offline' || style.health === 'disabled');
-      entry.link.classList.toggle('is-nodata', style.health === 'nodata');
+      applyMarkerState(entry.link, style);
       entry.link.classList.toggle('has-warning', style.warning !== undefined);
       entry.link.classList.toggle('is-fire', style.warning === 'fire');
-      setAttr(entry.link, 'data-health', style.health);
-      setAttr(entry.link, 'data-level', style.eaqiLevel === undefined ? undefined : String(style.eaqiLevel));
-      setAttr(entry.link, 'data-warning', style.warning);
       entry.warning = style.warning !== undefined;
     }
     setText(entry.text, markerInnerText(device, style, compact));

@@ -5,9 +5,10 @@
  *
  * Screenshots of every main view land in test-artifacts/screenshots/ for people to look at.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 import { ensureDashboardBuilt } from './build-dashboard.ts';
@@ -15,8 +16,6 @@ import { startTileServer, type TileServer } from './map-fixtures.ts';
 import { FLEET, GAP_MINUTES_AGO, createRandom, payloadFor } from './fleet.ts';
 import { connectFleet, installFrameProbe, liveReadingsApplied, loadFleet, publishAtRate, readFrameProbe, resetFrameProbe } from './load.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'screenshots');
 const DESKTOP = { width: 1440, height: 900 };
 const TABLET = { width: 820, height: 1180 };
@@ -107,13 +106,10 @@ async function numberAttribute(page: Page, testId: string, name: string): Promis
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: the dashboard browser tests need it (apt-get install -y chromium; npm test installs it on Debian)`);
-  }
   await ensureDashboardBuilt();
   tiles = await startTileServer();
   stack = await startStack({ map: { tilesUrl: `${tiles.url}/tiles/{z}/{x}/{y}.png`, attribution: 'Fixture tiles' } });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   await seedHistory();
   mkdirSync(SCREENSHOTS, { recursive: true });
 });

@@ -4,15 +4,14 @@
  * devices list and the device page say how each sends. Debian's Chromium driven by
  * playwright-core against the whole pipeline from startStack; nothing is faked.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 import { ensureDashboardBuilt } from './build-dashboard.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
 let stack: Stack;
 let browser: Browser;
@@ -33,12 +32,9 @@ async function open(hash: string): Promise<{ page: Page; pageErrors: string[] }>
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: the dashboard browser tests need it (apt-get install -y chromium; npm test installs it on Debian)`);
-  }
   await ensureDashboardBuilt();
   stack = await startStack({ security: 'secured' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   const base = { owner: 'acme', lat: 55.69, lon: 12.55 };
   const created = await Promise.all([
     api('/api/v1/devices', { ...base, id: 'lora-air-7', kind: 'air', source: 'ttn', devEui: '70B3D57ED005A1B2', fieldMap: { pm2_5: { to: 'pm25', scale: 0.1 }, pm10: { to: 'pm10', scale: 0.1 }, battery_voltage: { ignore: true } } }),

@@ -4,16 +4,14 @@
  * it, the tiles under its corners); "Fit the lab" shows the area and every device, one placed
  * outside the area too; and the map's notes come in the visitor's language.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { LabArea } from '../../contracts/labs.ts';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 import { ensureDashboardBuilt } from './build-dashboard.ts';
 import { centreOf, startTileServer, worldPixel, zoomOf, type TileServer } from './map-fixtures.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const VIEWPORT = { width: 1440, height: 900 };
 const WAIT_MS = 20_000;
 /** As in dashboard/views/street-map.ts: the padding on each side and the closest zoom of a fit. */
@@ -49,9 +47,8 @@ async function mapSize(page: Page): Promise<{ width: number; height: number }> {
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests need it (apt-get install -y chromium)`);
   await ensureDashboardBuilt();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -3,14 +3,12 @@
  * REST and from the live feed, and `/` stays the default lab's. Debian's Chromium driven by
  * playwright-core against the whole pipeline from startStack; nothing is faked.
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { ensureDashboardBuilt } from './build-dashboard.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
 const MAIN_DEVICES = [
   { id: 'main-air-1', kind: 'air' },
@@ -71,12 +69,9 @@ async function shownDevices(page: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: the dashboard browser tests need it (apt-get install -y chromium; npm test installs it on Debian)`);
-  }
   await ensureDashboardBuilt();
   stack = await startStack();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   const lab = await api('POST', '/api/v1/labs', { id: 'bravo', name: 'Bravo district', area: { south: 55.68, west: 12.5, north: 55.7, east: 12.6 } });
   expect(lab.status).toBe(201);
   for (const [devices, lab] of [

@@ -6,16 +6,15 @@
  * With MAP_TILES_URL pointing at a closed port the map falls back to the schematic and says
  * so on the map.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 import { ensureDashboardBuilt } from './build-dashboard.ts';
 import { centreOf, closedPort, startTileServer, worldPixel, zoomOf, type TileServer } from './map-fixtures.ts';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const VIEWPORT = { width: 1440, height: 900 };
 const WAIT_MS = 20_000;
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'screenshots');
@@ -33,9 +32,8 @@ const EAQI_5_COLOUR = 'rgb(150, 0, 50)';
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests need it (apt-get install -y chromium)`);
   await ensureDashboardBuilt();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -6,17 +6,16 @@
  * ranges are rejected with the kind's own message, and the versioning rules hold once
  * readings exist.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RejectionSchema, type KindResponse, type ReadingsResponse, type Rejection } from '../../contracts/index.ts';
 import { ensureDashboardBuilt } from '../e2e/build-dashboard.ts';
 import { eventually, startStack, type Stack } from '../helpers/stack.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SOIL = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'kinds', 'soil.json'), 'utf8')) as KindResponse;
 const DEVICE = 'soil-park-1';
 
@@ -42,10 +41,9 @@ async function api(method: string, path: string, body?: unknown, token: string |
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: this test needs it (apt-get install -y chromium)`);
   await ensureDashboardBuilt();
   stack = await startStack({ security: 'secured' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
