@@ -3,11 +3,16 @@
  * HTTP transport of @influxdata/influxdb-client, so one code path serves InfluxDB 1.x
  * (v1 `/write`, `/query`), 2.7+ (v2 write API, v1-compatible `/query` through DBRP) and 3.x.
  *
+ * Streamed queries (`queryChunks`: exports, windows) are asked in MessagePack, which InfluxDB
+ * 1.x encodes with about half the CPU per row of JSON (README "Exports"); a server that refuses
+ * it is asked in JSON instead, and one that ignores the Accept header is read in JSON.
+ *
  * Every query takes bound parameters (`$name` in the text, values in `params`): InfluxQL
  * injection through concatenated strings is real (docs/measurements.md). Identifiers cannot be
  * bound, so callers allow-list them; `quoteIdentifier` exists for the allow-listed ones.
  */
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
+import { decodeMultiStream } from '@msgpack/msgpack';
 import { AppError, RETRY_TABLES } from './errors.ts';
 
 export interface InfluxSettings {
@@ -115,38 +120,43 @@ export function createInfluxClient(settings: InfluxSettings): InfluxClient {
     return seriesToRows(first?.series ?? []);
   }
 
+  /** Chunked answers are asked as MessagePack until a server refuses it (then JSON, for good). */
+  let chunkAccept = MSGPACK;
+
   async function* queryChunks(influxql: string, params: QueryParams = {}, chunkSize = 10_000): AsyncIterable<InfluxStatementResult[]> {
     const form = new URLSearchParams({ db: settings.database, q: influxql, epoch: 'ms', chunked: 'true', chunk_size: String(chunkSize) });
     if (Object.keys(params).length > 0) form.set('params', JSON.stringify(params));
-    // Chunked responses are one JSON document per line, often larger than one socket read: the
-    // bytes of a line are kept as they come and joined and decoded once, when its newline arrives
-    // (re-scanning and re-concatenating a growing string would cost a copy per read).
-    let pieces: Buffer[] = [];
-    const line = (tail: Buffer): string => {
-      const bytes = pieces.length === 0 ? tail : Buffer.concat([...pieces, tail]);
-      pieces = [];
-      return bytes.toString('utf8').trim();
-    };
+    const open = (accept: string) =>
+      transport
+        .iterate('/query', form.toString(), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept, ...authHeaders },
+        })
+        [Symbol.asyncIterator]();
     try {
-      for await (const chunk of transport.iterate('/query', form.toString(), {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...authHeaders },
-      })) {
-        const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        let start = 0;
-        for (let newline = buffer.indexOf(10); newline >= 0; newline = buffer.indexOf(10, start)) {
-          const text = line(buffer.subarray(start, newline));
-          start = newline + 1;
-          if (text) yield checkedResults(JSON.parse(text), influxql);
-        }
-        if (start < buffer.length) pieces.push(buffer.subarray(start));
+      let body = open(chunkAccept);
+      let first: IteratorResult<Uint8Array>;
+      try {
+        first = await firstBytes(body);
+      } catch (error) {
+        // A server that cannot speak MessagePack (406/415) is asked again, in JSON, from then on.
+        if (chunkAccept !== MSGPACK || !(error instanceof HttpError) || (error.statusCode !== 406 && error.statusCode !== 415)) throw error;
+        chunkAccept = 'application/json';
+        body = open(chunkAccept);
+        first = await firstBytes(body);
       }
+      if (first.done) return;
+      const head = asBuffer(first.value);
+      const rest = withHead(head, body);
+      // The answer's own first byte says how it is encoded: a JSON document starts with `{`, a
+      // MessagePack one with a map header (0x80–0x8f, 0xde, 0xdf), never with 0x7b. Servers
+      // that ignore the Accept header (some InfluxDB 3 versions) answer JSON and are read as such.
+      const documents = head[0] === 0x7b ? jsonDocuments(rest) : decodeMultiStream(rest);
+      for await (const document of documents) yield checkedResults(document, influxql);
     } catch (error) {
       if (error instanceof AppError) throw error;
       throw toStoreError(error, 'query');
     }
-    const rest = line(Buffer.alloc(0));
-    if (rest) yield checkedResults(JSON.parse(rest), influxql);
   }
 
   async function ping(): Promise<boolean> {
@@ -181,6 +191,66 @@ function checkedResults(parsed: unknown, influxql: string): InfluxStatementResul
   const failed = results.find((r) => r.error !== undefined);
   if (failed) throw new AppError('STORE_QUERY_FAILED', `InfluxDB query failed: ${failed.error}`, { details: { influxql } });
   return results;
+}
+
+const MSGPACK = 'application/x-msgpack';
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** The first non-empty piece of a body (or its end). */
+async function firstBytes(body: AsyncIterator<Uint8Array>): Promise<IteratorResult<Uint8Array>> {
+  for (;;) {
+    const next = await body.next();
+    if (next.done || next.value.length > 0) return next;
+  }
+}
+
+/**
+ * The body again, `head` first. Leaving early (an export cut short by its client) returns the
+ * body's iterator, which aborts the InfluxDB request.
+ */
+async function* withHead(head: Buffer, body: AsyncIterator<Uint8Array>): AsyncGenerator<Buffer> {
+  let done = false;
+  try {
+    yield head;
+    for (;;) {
+      const next = await body.next();
+      if (next.done) {
+        done = true;
+        return;
+      }
+      yield asBuffer(next.value);
+    }
+  } finally {
+    if (!done) await body.return?.();
+  }
+}
+
+/**
+ * The documents of a chunked JSON answer: one per line, often larger than one socket read, so
+ * the bytes of a line are kept as they come and joined and decoded once, when its newline
+ * arrives (re-scanning and re-concatenating a growing string would cost a copy per read).
+ */
+async function* jsonDocuments(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
+  let pieces: Buffer[] = [];
+  const line = (tail: Buffer): string => {
+    const bytes = pieces.length === 0 ? tail : Buffer.concat([...pieces, tail]);
+    pieces = [];
+    return bytes.toString('utf8').trim();
+  };
+  for await (const buffer of body) {
+    let start = 0;
+    for (let newline = buffer.indexOf(10); newline >= 0; newline = buffer.indexOf(10, start)) {
+      const text = line(buffer.subarray(start, newline));
+      start = newline + 1;
+      if (text) yield JSON.parse(text);
+    }
+    if (start < buffer.length) pieces.push(buffer.subarray(start));
+  }
+  const rest = line(Buffer.alloc(0));
+  if (rest) yield JSON.parse(rest);
 }
 
 /** Flattens InfluxQL series into row objects, merging each series' tags into its rows. */
@@ -218,9 +288,12 @@ export function toStoreError(error: unknown, operation: 'write' | 'query'): AppE
   if (error instanceof HttpError) {
     const status = error.statusCode;
     const header = error.headers?.['retry-after'];
+    // InfluxDB 1.x names the error in a header too: a MessagePack answer's body is not text.
+    const influxError = error.headers?.['x-influxdb-error'];
+    const reason = (Array.isArray(influxError) ? influxError[0] : influxError) ?? error.body ?? error.message;
     return new AppError(
       RETRY_TABLES.transient(status) ? 'STORE_UNAVAILABLE' : 'STORE_REJECTED',
-      `InfluxDB ${operation} failed with HTTP ${status}: ${(error.body ?? error.message).slice(0, 500)}`,
+      `InfluxDB ${operation} failed with HTTP ${status}: ${reason.slice(0, 500)}`,
       {
         cause: error,
         status,
