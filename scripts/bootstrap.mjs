@@ -11,6 +11,7 @@
  *     influxdb            lab (unless INFLUX_URL is set), test, bench
  *     chromium            test (dashboard browser tests)
  *     redis-server        test (cluster mode: broker nodes sharing Redis)
+ *     curl                test (the README's and the lab's printed commands, run as printed)
  *     mosquitto-clients   test (security and lab tests publish with mosquitto_pub), bench
  *     mosquitto           test (the benchmark's smoke test), bench (the peer broker)
  * - the dashboard: built with Vite when dist/dashboard is missing or older than its sources.
@@ -76,6 +77,7 @@ function requiredDebianPackages() {
   if (mode === 'test') {
     packages.push({ name: 'chromium', binary: 'chromium', why: 'the dashboard browser tests' });
     packages.push({ name: 'redis-server', binary: 'redis-server', why: 'the cluster-mode tests (broker nodes sharing Redis)' });
+    packages.push({ name: 'curl', binary: 'curl', why: "the README's and the lab's printed commands, run as printed" });
   }
   if (mode === 'test' || mode === 'bench') {
     packages.push({ name: 'mosquitto', binary: 'mosquitto', why: 'the peer broker of the benchmark (and its smoke test)' });
