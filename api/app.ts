@@ -124,7 +124,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerSecurity(app, { ...options.security, authenticator, ...(tileSource ? { imageSources: [tileSource] } : {}) });
   registerAuth(app, authenticator);
   // Before the routes too: the licence goes on every answer of an `open` route.
-  registerOpenData(app, { licence: options.licence ?? DEFAULT_LICENCE, publicRead: authenticator.publicRead });
+  const licence = options.licence ?? DEFAULT_LICENCE;
+  registerOpenData(app, { licence, publicRead: authenticator.publicRead });
   // Before the routes: @fastify/swagger collects them as they are registered.
   await registerOpenApi(app);
 
@@ -150,6 +151,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     latestWindowMs: options.latestWindowMs ?? 30 * 86_400_000,
     limits: research?.limits,
     lookupInterval: research?.lookupInterval,
+    licence,
   });
   await app.register(aqiRoutes, { prefix: '/api/v1', store: options.store, now, limits: research?.limits });
   await app.register(wasteRoutes, { prefix: '/api/v1', store: options.store, now });

@@ -6,7 +6,7 @@
  * Statements come from api/query/influxql.ts: values from requests only ever travel as bound
  * parameters; measurement and field names come from the contract allow-lists.
  */
-import { metricsOf, type AqiResponse, type EaqiStation, type LiveReading, type ReadingKind, type Rejection, type WhoResponse } from '../contracts/index.ts';
+import { metricsOf, type AqiResponse, type Licence, type EaqiStation, type LiveReading, type ReadingKind, type Rejection, type WhoResponse } from '../contracts/index.ts';
 import type { InfluxClient, QueryParams } from '../common/influx.ts';
 import { createInfluxClient, seriesToRows } from '../common/influx.ts';
 import { TAG_DEVICE, rowToReading, rowToRejection } from '../common/influx-schema.ts';
@@ -31,7 +31,7 @@ export type LatestPerMetric = Map<string, Record<string, { value: number | boole
 /** What the research routes (/readings, /latest, /rejections, /aqi) ask. */
 export interface ReadingQueries {
   /** A planned `/readings` request (api/query/params.ts): a JSON page or a streamed export. */
-  readings(plan: ReadingsPlan, settings: { limits: QueryLimits; lookupInterval?: LookupInterval | undefined }): Promise<ReadingsAnswer>;
+  readings(plan: ReadingsPlan, settings: { limits: QueryLimits; lookupInterval?: LookupInterval | undefined; licence?: Licence | undefined }): Promise<ReadingsAnswer>;
   /** The latest reading of every device heard from within `windowMs`. */
   latest(kinds: readonly ReadingKind[], nowMs: number, windowMs: number): Promise<LiveReading[]>;
   /**
@@ -91,7 +91,7 @@ export function createReadingStore(influx: Pick<InfluxClient, 'query' | 'queryCh
     ? createInfluxClient({ ...influx.settings, timeoutMs: Math.max(influx.settings.timeoutMs ?? 0, EXPORT_IDLE_TIMEOUT_MS) })
     : influx;
   return {
-    readings: (plan, settings) => answerReadings(plan, { influx, exportInflux, limits: settings.limits, lookupInterval: settings.lookupInterval }),
+    readings: (plan, settings) => answerReadings(plan, { influx, exportInflux, limits: settings.limits, lookupInterval: settings.lookupInterval, licence: settings.licence }),
     aqi: (input, nowMs, limits) => answerAqi({ influx, limits }, input, nowMs),
     who: (input, nowMs, limits) => answerWho({ influx, limits }, input, nowMs),
 

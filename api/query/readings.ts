@@ -5,6 +5,7 @@
  */
 import {
   unitsOf,
+  type Licence,
   type ReadingItem,
   type ReadingKind,
   type ReadingsMeta,
@@ -34,6 +35,8 @@ export interface ReadingsDeps {
   defaultIntervalSeconds?: number;
   /** Rows per InfluxDB chunk (default 5,000): what a streamed export holds at a time. */
   chunkSize?: number;
+  /** The data's licence, written into a Parquet footer (`streetlab.licence`). */
+  licence?: Licence | undefined;
 }
 
 const DEFAULT_CHUNK_ROWS = 5_000;
@@ -115,8 +118,12 @@ export async function answerReadings(plan: ReadingsPlan, deps: ReadingsDeps): Pr
     nextCursor = cursor;
   };
   const format = plan.format;
-  // A Parquet footer keeps what an HTTP trailer loses once saved to a file: the meta and the cursor.
-  const metadata = () => ({ 'streetlab.meta': JSON.stringify({ ...meta, ...(nextCursor ? { nextCursor } : {}) }) });
+  // A Parquet footer keeps what HTTP headers and trailers lose once saved to a file: the meta,
+  // the cursor, and the licence with its attribution.
+  const metadata = () => ({
+    'streetlab.meta': JSON.stringify({ ...meta, ...(nextCursor ? { nextCursor } : {}) }),
+    ...(deps.licence ? { 'streetlab.licence': JSON.stringify(deps.licence) } : {}),
+  });
   const body =
     plan.mode === 'raw'
       ? rawExportBody({ format, kind: plan.kinds[0]!, metrics: plan.metrics ?? [], shape: rowShapeOf(plan), rows: rawExportRows(plan, deps, setCursor), metadata })

@@ -11,6 +11,7 @@ import {
   RejectionsQuerySchema,
   RejectionsResponseSchema,
   withLicence,
+  type Licence,
 } from '../../contracts/index.ts';
 import { isOpenDataView, refuseOwnerParameter } from '../open-data.ts';
 import { DEFAULT_QUERY_LIMITS, type QueryLimits } from '../query/limits.ts';
@@ -28,6 +29,8 @@ export interface ReadingRoutesOptions {
   limits?: QueryLimits | undefined;
   /** A device's declared interval in seconds, for window completeness (default 60 s). */
   lookupInterval?: LookupInterval | undefined;
+  /** The data's licence: a Parquet file's footer carries it (key `streetlab.licence`), as HTTP headers cannot once saved. */
+  licence?: Licence | undefined;
 }
 
 const errors = { 400: ErrorResponseSchema, 401: ErrorResponseSchema, 403: ErrorResponseSchema, 502: ErrorResponseSchema, 503: ErrorResponseSchema };
@@ -36,7 +39,7 @@ const READINGS_DESCRIPTION = `Raw readings or aggregated windows of one kind, fi
 
 - **Raw** (no \`every\`): newest first by default; at most 31 days per request (see meta and the 400 message for how to narrow).
 - **Windows** (\`every=5m|1h|1d…\`): one point per device and window with the aggregate \`agg\`, the number of raw readings per metric (\`counts\`) and the completeness against the device's declared interval. Windows are aligned to UTC; \`from\`/\`to\` are widened to whole windows. With \`every\` ≥ 1h over long ranges the hourly or daily rollups answer (\`meta.source\`).
-- **Formats**: \`json\` pages with \`limit\` and \`meta.nextCursor\`; \`csv\`, \`ndjson\` and \`parquet\` stream as downloads (\`Content-Disposition\`), and when \`limit\` cuts an export short the HTTP trailer \`X-Next-Cursor\` carries the cursor of the rest (Parquet: also the footer key \`streetlab.meta\`).
+- **Formats**: \`json\` pages with \`limit\` and \`meta.nextCursor\`; \`csv\`, \`ndjson\` and \`parquet\` stream as downloads (\`Content-Disposition\`), and when \`limit\` cuts an export short the HTTP trailer \`X-Next-Cursor\` carries the cursor of the rest (Parquet: also the footer key \`streetlab.meta\`; the licence is in the footer key \`streetlab.licence\`).
 
 - **Open data**: anonymous callers (PUBLIC_READ) get no \`owner\` (field, CSV column or NDJSON key) and may not filter by \`owner\` (400); every answer carries the licence (\`Link\` header, \`X-Data-Attribution\`, and \`licence\` in JSON).
 
@@ -66,7 +69,7 @@ export const readingRoutes: FastifyPluginAsyncZod<ReadingRoutesOptions> = async 
             'text/csv': { schema: z.string().describe('header row: time,device,site,owner,<metrics> (raw; no owner column for anonymous callers) or time,device,<metrics>,<metric>_count…,completeness (windows); ISO 8601 UTC times') },
             'application/x-ndjson': { schema: z.string().describe('one reading or window per line, shaped like the JSON readings items') },
             'application/vnd.apache.parquet': {
-              schema: z.string().describe('Parquet file: time TIMESTAMP(MILLIS, UTC), device, site, owner strings, one DOUBLE or BOOLEAN column per metric (raw); windows add <metric>_count INT32 and completeness; footer key streetlab.meta holds meta and nextCursor'),
+              schema: z.string().describe('Parquet file: time TIMESTAMP(MILLIS, UTC), device, site, owner strings, one DOUBLE or BOOLEAN column per metric (raw); windows add <metric>_count INT32 and completeness; footer key streetlab.meta holds meta and nextCursor, streetlab.licence the licence and attribution'),
             },
           },
         },
@@ -77,7 +80,7 @@ export const readingRoutes: FastifyPluginAsyncZod<ReadingRoutesOptions> = async 
     refuseOwnerParameter(request, 'owner', request.query.owner !== undefined);
     const planned = planReadings(request.query, now(), limits);
     const plan = planned.mode === 'raw' && isOpenDataView(request) ? { ...planned, withholdOwner: true } : planned;
-    const answer = await readingsWithin(store, request.scope).readings(plan, { limits, lookupInterval: options.lookupInterval });
+    const answer = await readingsWithin(store, request.scope).readings(plan, { limits, lookupInterval: options.lookupInterval, licence: options.licence });
     if (answer.type === 'json') return answer.body;
     // Wait for InfluxDB's first answer before committing to 200: an error now is still a proper status.
     const iterator = answer.body[Symbol.asyncIterator]();

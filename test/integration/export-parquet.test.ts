@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { parquetMetadata, parquetReadObjects, parquetSchema } from 'hyparquet';
-import type { ReadingItem, ReadingsResponse } from '../../contracts/index.ts';
+import type { Licence, ReadingItem, ReadingsResponse } from '../../contracts/index.ts';
 import { createInfluxClient, type InfluxClient } from '../../common/influx.ts';
 import { startInfluxServer, type InfluxServer } from '../../common/influx-server.ts';
 import { buildApp } from '../../api/app.ts';
@@ -22,6 +22,7 @@ const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 2, 10, 0, 0, 0);
 const NOW = T0 + 3 * 86_400_000;
 const ADMIN = 'parquet-test-admin-token-0123456789abcdef';
+const LICENCE: Licence = { id: 'ODbL-1.0', url: 'https://opendatacommons.org/licenses/odbl/1-0/', attribution: 'Københavns Kommune, Street Lab' };
 const AIR = [
   { id: 'air-a', site: 'north', owner: 'acme' },
   { id: 'air-b', site: 'north', owner: 'acme' },
@@ -72,6 +73,7 @@ beforeAll(async () => {
     store: createReadingStore(influx),
     now: () => NOW,
     auth: { publicRead: true, adminToken: ADMIN },
+    licence: LICENCE,
     research: { limits: { ...DEFAULT_QUERY_LIMITS, rollupsEnabled: false, rawRetentionMs: 0 }, lookupInterval: (id) => (id === 'air-c' ? 120 : undefined) },
   });
 }, 120_000);
@@ -175,6 +177,18 @@ describe('raw readings as Parquet', () => {
     });
     const lids = new Set(rows.map((r) => r.lidOpen));
     expect(lids).toEqual(new Set([true, false, null]));
+  });
+
+  it('carries the licence and attribution in the footer, which a saved file keeps where HTTP headers are lost', async () => {
+    for (const [path, headers] of [
+      [`/api/v1/readings?kind=air&${range}&metric=pm25&format=parquet`, {}],
+      [`/api/v1/readings?kind=waste&${range}&every=1h&agg=max&format=parquet`, undefined],
+    ] as const) {
+      const file = await download(path, headers);
+      expect(file.status).toBe(200);
+      const footer = columnsOf(file.bytes).metadata.key_value_metadata?.find((kv) => kv.key === 'streetlab.licence');
+      expect(JSON.parse(footer?.value ?? 'null')).toEqual(LICENCE);
+    }
   });
 
   it('leaves the owner column out for anonymous callers, like CSV', async () => {
