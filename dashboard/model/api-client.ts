@@ -9,6 +9,8 @@ import { LabListResponseSchema, LabSchema, type Lab } from '../../contracts/labs
 import type { ReadingKind } from '../../contracts/readings.ts';
 import { KindListResponseSchema, type KindResponse } from '../../contracts/kinds.ts';
 import type { Rejection } from '../../contracts/rejections.ts';
+import { AlertListResponseSchema } from '../../contracts/alerts.ts';
+import type { Alert } from '../../contracts/live.ts';
 import { WasteCollectionsResponseSchema, WasteForecastResponseSchema, WasteKpiResponseSchema } from '../../contracts/waste.ts';
 import type { z } from 'zod';
 
@@ -46,6 +48,8 @@ export interface ApiClient {
   latest(kind?: ReadingKind): Promise<LatestResponse['readings']>;
   readings(request: ReadingsRequest, signal?: AbortSignal): Promise<ReadingsResponse>;
   rejections(request: RejectionsRequest, signal?: AbortSignal): Promise<Rejection[]>;
+  /** Alerts still active, or (with `since`) every alert active at some point since then; none without a key (alerts are not open data). */
+  alerts(request: { since?: string | undefined; limit?: number | undefined }): Promise<Alert[]>;
   /** The registry (without owners and metadata when read anonymously: open data); undefined when this API has none or does not let us read it. */
   devices(): Promise<DeviceRecordView[] | undefined>;
   /** Every device kind the lab knows (GET /api/v1/kinds); undefined when this API has no catalogue or does not let us read it. */
@@ -121,6 +125,13 @@ export function createApiClient(options: ApiClientOptions = {}): ApiClient {
       if (request.from) params.set('from', request.from);
       params.set('limit', String(request.limit ?? 100));
       return (await get('/api/v1/rejections', params, RejectionsResponseSchema, signal)).rejections;
+    },
+    async alerts(request) {
+      if (!options.token) return [];
+      const params = new URLSearchParams({ limit: String(request.limit ?? 100) });
+      if (request.since) params.set('since', request.since);
+      else params.set('state', 'active');
+      return (await get('/api/v1/alerts', params, AlertListResponseSchema)).alerts;
     },
     async wasteCollections(deviceId, fromMs, signal) {
       const params = new URLSearchParams({ device: deviceId, from: new Date(fromMs).toISOString() });

@@ -59,14 +59,17 @@ export function createLiveConnection(options: LiveConnectionOptions): LiveConnec
     options.onState(next, now());
   };
 
+  // "Connected" once the server has acknowledged the subscription, not at the handshake: until
+  // then the server has not put this socket in its rooms and events would pass it by.
   socket.on('connect', () => {
     socket.emit('subscribe', {}, (ack) => {
       if (!ack.ok) console.warn(`live subscription refused: ${ack.error}`);
+      if (!socket.connected) return;
+      setState('connected');
+      if (everConnected && downSinceMs !== undefined) options.onReconnect(downSinceMs);
+      everConnected = true;
+      downSinceMs = undefined;
     });
-    setState('connected');
-    if (everConnected && downSinceMs !== undefined) options.onReconnect(downSinceMs);
-    everConnected = true;
-    downSinceMs = undefined;
   });
 
   socket.on('disconnect', (reason) => {

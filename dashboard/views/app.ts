@@ -1,7 +1,7 @@
 /**
  * The app: wires the state, the API, the live connection and the views together.
  *
- * Data flow: the first paint comes from REST (`/devices`, `/latest`, `/rejections`), then
+ * Data flow: the first paint comes from REST (`/devices`, `/latest`, `/rejections`, `/alerts`), then
  * socket.io events are queued and applied once per animation frame (batcher.ts), and the
  * mounted view redraws what changed. After a reconnect the gap is fetched from REST and
  * merged (series dedupe by timestamp), so charts have no hole.
@@ -222,9 +222,10 @@ export function createApp(options: AppOptions): App {
     try {
       // Every device's state comes back with /latest; the full gap is fetched only for the
       // charted devices (no hole in their lines) and for air sensors (today's EAQI hours).
-      const [latest, rejections, charted, air] = await Promise.all([
+      const [latest, rejections, alerts, charted, air] = await Promise.all([
         api.latest(),
         api.rejections({ from, limit: 1_000 }),
+        api.alerts({ since: from, limit: 1_000 }),
         tracked.length > 0 ? fetchAllReadings(api, { devices: tracked, from }) : { readings: [], complete: true },
         fetchAllReadings(api, { kind: 'air', from }, 2),
       ]);
@@ -235,6 +236,7 @@ export function createApp(options: AppOptions): App {
         { type: 'readings', readings: latest, live: false },
         { type: 'readings', readings: ordered, live: false },
         { type: 'rejections', rejections },
+        { type: 'alerts', alerts },
         ...(pass === 1 ? [{ type: 'backfilled' as const, atMs: Date.now(), readings: new Set(ordered.map((r) => `${r.deviceId}|${r.ts}`)).size }] : []),
       );
     } catch (error) {
@@ -289,12 +291,15 @@ export function createApp(options: AppOptions): App {
 
   async function initialLoad(): Promise<void> {
     await loadKinds();
-    const [devices, latest, rejections] = await Promise.allSettled([api.devices(), api.latest(), api.rejections({ limit: 100 })]);
+    const [devices, latest, rejections, alerts] = await Promise.allSettled([api.devices(), api.latest(), api.rejections({ limit: 100 }), api.alerts({ limit: 100 })]);
     if (devices.status === 'fulfilled' && devices.value) store.dispatch({ type: 'registry-loaded', devices: devices.value });
     else store.dispatch({ type: 'registry-unavailable' });
     if (latest.status === 'fulfilled') store.dispatch({ type: 'readings', readings: latest.value, live: false });
     else console.warn(`could not load the latest readings: ${latest.reason}`);
     if (rejections.status === 'fulfilled') store.dispatch({ type: 'rejections', rejections: rejections.value });
+    // Alerts that opened before the page did are still open: the feed shows them too.
+    if (alerts.status === 'fulfilled') store.dispatch({ type: 'alerts', alerts: alerts.value });
+    else console.warn(`could not load the active alerts: ${alerts.reason}`);
     // Today's EAQI per hour: air readings since local midnight (the newest 10,000 at most).
     try {
       const today = await api.readings({ kind: 'air', from: new Date(store.get().dayStartMs).toISOString(), limit: READINGS_LIMIT_MAX });

@@ -192,6 +192,22 @@ describe('dashboard in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('shows an alert that opened before the page did, from the API, with no live event after it', async () => {
+    await publishNow('bin-03', 'waste', { fill: 96 });
+    const authorised = { authorization: `Bearer ${stack.adminToken}` };
+    await eventually(async () => {
+      const answer = (await (await fetch(`${stack.apiUrl}/api/v1/alerts?state=active&device=bin-03&rule=bin-full`, { headers: authorised })).json()) as { alerts: unknown[] };
+      return answer.alerts.length === 1 ? true : undefined;
+    }, ARRIVES_WITHIN_MS, 'the bin-full alert of bin-03');
+    const { page, pageErrors } = await openDashboard('#/overview', DESKTOP, signedIn);
+    const shown = page.locator('[data-testid="rejection-feed"] [data-testid="alert-item"][data-rule="bin-full"][data-state="open"]', { hasText: 'bin-03' }).first();
+    await shown.waitFor({ timeout: ARRIVES_WITHIN_MS });
+    // Cleared again, so the other tests see bin-03 as they left it.
+    await publishNow('bin-03', 'waste', { fill: 10 });
+    await page.locator('[data-testid="alert-item"][data-rule="bin-full"][data-state="cleared"]', { hasText: 'bin-03' }).first().waitFor({ timeout: ARRIVES_WITHIN_MS });
+    expect(pageErrors).toEqual([]);
+  });
+
   it('shows the collection KPIs in the bins panel and a bin’s emptyings on its page, from the waste analytics', async () => {
     // A bin of its own with an emptying a day ago: 2 %/h from 10 %, emptied at 56 % to 3 %.
     const hour = 3_600_000;
