@@ -124,8 +124,9 @@ function windowsOfSeries(series: InfluxSeries, tag: string | undefined, metrics:
       const n = typeof count === 'number' ? count : 0;
       const v = values[valueIndex[i]!];
       row.counts[m] = n;
-      // A count of nothing is 0, whatever the fill.
-      row.values[m] = agg === 'count' && fill !== 'none' ? n : typeof v === 'number' || typeof v === 'boolean' ? v : null;
+      // A count of nothing is 0, whatever the fill. An aggregate that overflowed a double (a sum
+      // near 1.8e308: InfluxDB answers ±Inf in MessagePack) has no value, in every format alike.
+      row.values[m] = agg === 'count' && fill !== 'none' ? n : (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean' ? v : null;
     });
     rows.push(row);
   }

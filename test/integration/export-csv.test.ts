@@ -2,9 +2,11 @@
  * CSV exports write their cells without going through csvCell per cell (api/query/output.ts):
  * checked here against a real InfluxDB with the values a CSV writer could get wrong — numbers
  * at the edges of double precision, negative numbers (not formulas), tags with commas, quotes
- * and formula prefixes — and compared with the JSON answer to the same query, value by value.
+ * and formula prefixes — and compared with the JSON answer to the same query, value by value;
+ * and an aggregate that overflows a double is no value in every format.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parquetReadObjects } from 'hyparquet';
 import type { FastifyInstance } from 'fastify';
 import type { ReadingsResponse } from '../../contracts/index.ts';
 import { createInfluxClient, type InfluxClient } from '../../common/influx.ts';
@@ -102,4 +104,25 @@ it('writes true/false metrics and a negative fill as they are stored', async () 
     ['50', 'true'],
     ['-0.5', 'false'],
   ]);
+});
+
+it('answers an aggregate that overflows a double as no value, alike in JSON, CSV, NDJSON and Parquet', async () => {
+  // Two readings near the largest double: their sum is +Inf, which InfluxDB sends in MessagePack.
+  const t = T0 + 3_600_000;
+  await influx.write([`air,device=huge pm25=1.7e308,no2=1 ${t}000000`, `air,device=huge pm25=1.7e308,no2=2 ${t + 1000}000000`]);
+  const window = `kind=air&device=huge&from=${new Date(t).toISOString()}&to=${new Date(t + 3_600_000).toISOString()}&every=1h&agg=sum`;
+  const json = await get(`/api/v1/readings?${window}`);
+  expect(json.statusCode).toBe(200);
+  const [item] = json.json<ReadingsResponse>().readings;
+  expect(item).toMatchObject({ deviceId: 'huge', values: { no2: 3 }, counts: { pm25: 2, no2: 2 } });
+  expect(item!.values).not.toHaveProperty('pm25');
+  const ndjson = await get(`/api/v1/readings?${window}&format=ndjson`);
+  expect(JSON.parse(ndjson.body.trim()).values).toEqual({ no2: 3 });
+  const [header, row] = parseCsv((await get(`/api/v1/readings?${window}&format=csv`)).body);
+  expect([row![header!.indexOf('pm25')], row![header!.indexOf('no2')], row![header!.indexOf('pm25_count')]]).toEqual(['', '3', '2']);
+  const parquet = await get(`/api/v1/readings?${window}&format=parquet`);
+  expect(parquet.statusCode).toBe(200);
+  const bytes = new Uint8Array(parquet.rawPayload);
+  const rows = await parquetReadObjects({ file: bytes.buffer });
+  expect(rows).toEqual([expect.objectContaining({ device: 'huge', pm25: null, no2: 3 })]);
 });
