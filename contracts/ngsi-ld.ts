@@ -41,7 +41,7 @@ const text = (max: number) => z.string().max(max);
 export const NgsiLdEntitiesQuerySchema = z.strictObject({
   type: text(500).optional().describe('entity type(s), comma-separated: AirQualityObserved, TrafficFlowObserved, WasteContainer; required unless id is given').meta({ example: 'AirQualityObserved' }),
   id: text(10_000).optional().describe('entity ids (URNs), comma-separated').meta({ example: 'urn:ngsi-ld:AirQualityObserved:air-001' }),
-  q: text(2_000).optional().describe('property comparisons joined by ; (AND): ==, !=, >, >=, <, <=').meta({ example: 'pm25>20' }),
+  q: text(2_000).optional().describe('property comparisons (==, !=, >, >=, <, <=) joined by ; (AND) and | (OR), AND binding tighter, grouped with ( )').meta({ example: '(pm25>20|no2>40);pm10<50' }),
   attrs: text(2_000).optional().describe('only these properties (comma-separated)').meta({ example: 'pm25,no2' }),
   georel: text(200).optional().describe('near;maxDistance==<metres> or near;minDistance==<metres>').meta({ example: 'near;maxDistance==500' }),
   geometry: text(50).optional().describe('Point (with georel)').meta({ example: 'Point' }),

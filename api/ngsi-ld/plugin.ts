@@ -31,7 +31,7 @@ import { parseTimeBound } from '../time-range.ts';
 import { visibleDevices } from '../visible-devices.ts';
 import { keyValues, latestEntities, project, temporalEntity, type Entity, type EntitySources } from './entities.ts';
 import { COMMON_ATTRIBUTES, ENTITY_MODELS, modelOfType, parseEntityId, type EntityModel } from './models.ts';
-import { commaList, isNear, matchesQ, parseGeoQuery, parseInteger, parseOptions, parseQ } from './query.ts';
+import { attributesInQ, commaList, isNear, matchesQ, parseGeoQuery, parseInteger, parseOptions, parseQ } from './query.ts';
 
 export interface NgsiLdPluginOptions {
   store: EntitySources['store'];
@@ -174,7 +174,7 @@ export const ngsiLdPlugin: FastifyPluginAsync<NgsiLdPluginOptions> = async (app,
     });
     const models = ENTITY_MODELS.filter((m) => (!types || types.includes(m.type)) && (!wanted || wanted.some((w) => w.model === m)));
     const attrs = parseAttrs(query.attrs, models);
-    const comparisons = query.q === undefined ? [] : parseQ(query.q, attributesOf(models));
+    const expression = query.q === undefined ? undefined : parseQ(query.q, attributesOf(models));
     const near = parseGeoQuery(query);
     const limit = parseInteger(query.limit, 'limit', DEFAULT_LIMIT, query.count === 'true' ? 0 : 1, MAX_LIMIT);
     const offset = parseInteger(query.offset, 'offset', 0, 0, 1_000_000_000);
@@ -185,8 +185,8 @@ export const ngsiLdPlugin: FastifyPluginAsync<NgsiLdPluginOptions> = async (app,
       if (wanted && !wanted.some((w) => w.deviceId === d.id && w.model.kind === d.kind)) return false;
       return !near || isNear({ lon: d.lon, lat: d.lat }, near);
     });
-    const wantEmptying = models.some((m) => m.kind === 'waste') && (!attrs || attrs.includes('dateLastEmptying') || comparisons.some((c) => c.attribute === 'dateLastEmptying'));
-    const entities = (await latestEntities(devices, sources, { withholdOwner: isOpenDataView(request), wantEmptying })).filter((e) => matchesQ(e, comparisons));
+    const wantEmptying = models.some((m) => m.kind === 'waste') && (!attrs || attrs.includes('dateLastEmptying') || attributesInQ(expression).includes('dateLastEmptying'));
+    const entities = (await latestEntities(devices, sources, { withholdOwner: isOpenDataView(request), wantEmptying })).filter((e) => matchesQ(e, expression));
     if (query.count === 'true') reply.header('NGSILD-Results-Count', String(entities.length));
     const page = entities.slice(offset, offset + limit).map((e) => project(e, attrs));
     return send(request, reply, representation === 'keyValues' ? page.map(keyValues) : page);

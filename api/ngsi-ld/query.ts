@@ -2,8 +2,9 @@
  * The NGSI-LD query language as far as this read API speaks it, parsed strictly (a bad query
  * is a 400 naming the parameter, never an empty answer):
  * - `q`: comparisons on a property's value, `attr==v`, `!=`, `>`, `>=`, `<`, `<=`, joined by
- *   `;` (AND). Values are numbers, `true`/`false`, or text in double quotes (bare text is taken
- *   as text too). A multi-attribute (traffic `intensity`) compares its default instance.
+ *   `;` (AND) and `|` (OR), AND binding tighter, grouped with parentheses. Values are numbers,
+ *   `true`/`false`, or text in double quotes (bare text is taken as text too; `;|()` inside
+ *   quotes are text). A multi-attribute (traffic `intensity`) compares its default instance.
  * - geo-queries: `georel=near;maxDistance==<m>` (or `minDistance`), `geometry=Point`,
  *   `coordinates=[lon,lat]`, on `location` — great-circle distance on the WGS84 sphere.
  * - paging: `limit` 1–1000 (default 20), `offset`.
@@ -22,17 +23,85 @@ export interface Comparison {
 
 const TERM = /^([A-Za-z][A-Za-z0-9_]*)(==|!=|>=|<=|>|<)(.+)$/;
 
-export function parseQ(q: string, knownAttributes: ReadonlySet<string>): Comparison[] {
-  const terms = q.split(';').map((t) => t.trim());
-  return terms.map((term) => {
+/** A parsed `q`: a comparison, or comparisons joined by AND or OR. */
+export type QExpression = Comparison | { join: 'and' | 'or'; terms: QExpression[] };
+
+/** Most terms and nesting a `q` may have: parsing stays cheap whatever a caller sends. */
+const MAX_Q_TERMS = 50;
+const MAX_Q_DEPTH = 8;
+
+/** Splits `q` into terms and `;`, `|`, `(`, `)`, leaving those inside double quotes to the terms. */
+function tokensOf(q: string): string[] {
+  const tokens: string[] = [];
+  let term = '';
+  let quoted = false;
+  for (const c of q) {
+    if (c === '"') quoted = !quoted;
+    if (!quoted && (c === ';' || c === '|' || c === '(' || c === ')')) {
+      if (term.trim() !== '') tokens.push(term.trim());
+      tokens.push(c);
+      term = '';
+    } else term += c;
+  }
+  if (quoted) throw bad('q: a double quote is not closed');
+  if (term.trim() !== '') tokens.push(term.trim());
+  return tokens;
+}
+
+export function parseQ(q: string, knownAttributes: ReadonlySet<string>): QExpression {
+  const tokens = tokensOf(q);
+  let at = 0;
+  let terms = 0;
+  const expected = (what: string) => bad(`q: expected ${what} ${at < tokens.length ? `at "${tokens[at]!.slice(0, 40)}"` : 'at the end'}; join comparisons with ; (and) or | (or), group them with ( ), e.g. q=(pm25>20|no2>40);pm10<50`);
+
+  function comparison(): Comparison {
+    const term = tokens[at];
+    if (term === undefined || term === ';' || term === '|' || term === ')') throw expected('a comparison');
+    at += 1;
+    if ((terms += 1) > MAX_Q_TERMS) throw bad(`q: at most ${MAX_Q_TERMS} comparisons`);
     const match = TERM.exec(term);
-    if (!match) throw bad(`q: "${term.slice(0, 60)}" is not a comparison; write attribute==value, !=, >, >=, < or <=, and join several with ; (e.g. q=pm25>20;no2<40)`);
+    if (!match) throw bad(`q: "${term.slice(0, 60)}" is not a comparison; write attribute==value, !=, >, >=, < or <=, and join several with ; (and) or | (or), e.g. q=pm25>20;no2<40`);
     const [, attribute, op, raw] = match as unknown as [string, string, Comparator, string];
     if (!knownAttributes.has(attribute)) {
       throw bad(`q: "${attribute}" is not a property of the requested types; use one of ${[...knownAttributes].sort().join(', ')}`);
     }
     return { attribute, op, value: parseValue(raw.trim(), term) };
-  });
+  }
+  function operand(depth: number): QExpression {
+    if (tokens[at] !== '(') return comparison();
+    if (depth >= MAX_Q_DEPTH) throw bad(`q: parentheses nest at most ${MAX_Q_DEPTH} deep`);
+    at += 1;
+    const inner = disjunction(depth + 1);
+    if (tokens[at] !== ')') throw expected('a closing parenthesis');
+    at += 1;
+    return inner;
+  }
+  function conjunction(depth: number): QExpression {
+    const parts = [operand(depth)];
+    while (tokens[at] === ';') {
+      at += 1;
+      parts.push(operand(depth));
+    }
+    return parts.length === 1 ? parts[0]! : { join: 'and', terms: parts };
+  }
+  function disjunction(depth: number): QExpression {
+    const parts = [conjunction(depth)];
+    while (tokens[at] === '|') {
+      at += 1;
+      parts.push(conjunction(depth));
+    }
+    return parts.length === 1 ? parts[0]! : { join: 'or', terms: parts };
+  }
+
+  const expression = disjunction(0);
+  if (at < tokens.length) throw expected('; or |');
+  return expression;
+}
+
+/** The attributes a `q` compares. */
+export function attributesInQ(expression: QExpression | undefined): string[] {
+  if (expression === undefined) return [];
+  return 'join' in expression ? expression.terms.flatMap(attributesInQ) : [expression.attribute];
 }
 
 function parseValue(raw: string, term: string): number | string | boolean {
@@ -72,8 +141,11 @@ function compare(actual: unknown, c: Comparison): boolean {
   }
 }
 
-export function matchesQ(entity: Record<string, unknown>, comparisons: readonly Comparison[]): boolean {
-  return comparisons.every((c) => compare(comparable(entity[c.attribute]), c));
+/** Whether an entity matches a `q` (undefined: every entity does). */
+export function matchesQ(entity: Record<string, unknown>, expression: QExpression | undefined): boolean {
+  if (expression === undefined) return true;
+  if (!('join' in expression)) return compare(comparable(entity[expression.attribute]), expression);
+  return expression.join === 'and' ? expression.terms.every((t) => matchesQ(entity, t)) : expression.terms.some((t) => matchesQ(entity, t));
 }
 
 export interface NearQuery {

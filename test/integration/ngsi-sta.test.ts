@@ -176,7 +176,7 @@ describe('NGSI-LD', () => {
     expect((bin!.dateLastEmptying!.value as { '@value': string })['@value']).toBe(collections.body.collections[0]!.at);
   });
 
-  it('filters with q (; is AND) and the near geo-query, and pages with limit, offset and count', async () => {
+  it('filters with q (; is AND, | is OR, parentheses group) and the near geo-query, and pages with limit, offset and count', async () => {
     const latest = (await get<LatestResponse>('/api/v1/latest?kind=air&perMetric=true')).body.readings;
     const pm25 = Object.fromEntries(latest.map((r) => [r.deviceId, r.metrics!.pm25!.value as number]));
     const threshold = Math.min(pm25['air-a']!, pm25['air-b']!) + 0.25;
@@ -185,6 +185,16 @@ describe('NGSI-LD', () => {
     expect(q.body.map((e) => e.id)).toEqual(expected);
     const both = await get<Entity[]>(`/ngsi-ld/v1/entities?type=AirQualityObserved&q=pm25>=0;pm25<${threshold}`);
     expect(both.body.map((e) => e.id)).toEqual(['urn:ngsi-ld:AirQualityObserved:air-a', 'urn:ngsi-ld:AirQualityObserved:air-b'].filter((id) => !expected.includes(id)));
+    // OR across two types' properties: full bins, or air above the threshold.
+    const either = await get<Entity[]>(`/ngsi-ld/v1/entities?type=AirQualityObserved,WasteContainer&q=${encodeURIComponent(`pm25>${threshold}|fillingLevel>=0`)}`);
+    expect(either.status).toBe(200);
+    expect(either.body.map((e) => e.id)).toEqual([...expected, 'urn:ngsi-ld:WasteContainer:bin-1'].sort());
+    // Grouped: (pm25 above the threshold or below it) and pm25 at least 0 is every air entity.
+    const grouped = await get<Entity[]>(`/ngsi-ld/v1/entities?type=AirQualityObserved&q=${encodeURIComponent(`(pm25>${threshold}|pm25<=${threshold});pm25>=0`)}`);
+    expect(grouped.body.map((e) => e.id)).toEqual(['urn:ngsi-ld:AirQualityObserved:air-a', 'urn:ngsi-ld:AirQualityObserved:air-b']);
+    const unclosed = await get<{ detail: string }>(`/ngsi-ld/v1/entities?type=AirQualityObserved&q=${encodeURIComponent('(pm25>1|pm25<0')}`);
+    expect(unclosed.status).toBe(400);
+    expect(unclosed.body.detail).toMatch(/^q: expected a closing parenthesis/);
 
     const near = await get<Entity[]>(`/ngsi-ld/v1/entities?type=AirQualityObserved,WasteContainer&georel=near;maxDistance==500&geometry=Point&coordinates=[${HERE.lon},${HERE.lat}]`);
     expect(near.body.map((e) => e.id)).toEqual(['urn:ngsi-ld:AirQualityObserved:air-a', 'urn:ngsi-ld:WasteContainer:bin-1']);

@@ -72,6 +72,36 @@ describe('NGSI-LD q and geo-query', () => {
     expect(() => parseQ('no2>3', known)).toThrow('"no2" is not a property');
   });
 
+  it('joins with | (OR) and ; (AND), AND binding tighter, parentheses grouping, quoted text kept whole', () => {
+    expect(matchesQ(entity, parseQ('pm25>30|status=="lidOpen"', known))).toBe(true);
+    expect(matchesQ(entity, parseQ('pm25>30|status=="ok"', known))).toBe(false);
+    // AND before OR: pm25>30 | (status==ok ; intensity==12) → false | false.
+    expect(matchesQ(entity, parseQ('pm25>30|status==ok;intensity==12', known))).toBe(false);
+    // Grouped the other way: (pm25>30 | status==lidOpen) ; intensity==12 → true.
+    expect(matchesQ(entity, parseQ('(pm25>30|status==lidOpen);intensity==12', known))).toBe(true);
+    expect(matchesQ(entity, parseQ('((pm25==25))', known))).toBe(true);
+    expect(parseQ('pm25>1;(status=="a;b|c)"|intensity<3)', known)).toEqual({
+      join: 'and',
+      terms: [
+        { attribute: 'pm25', op: '>', value: 1 },
+        { join: 'or', terms: [{ attribute: 'status', op: '==', value: 'a;b|c)' }, { attribute: 'intensity', op: '<', value: 3 }] },
+      ],
+    });
+    expect(matchesQ(entity, undefined)).toBe(true);
+    for (const [q, message] of [
+      ['(pm25>1', 'expected a closing parenthesis'],
+      ['pm25>1)', 'expected ; or | at ")"'],
+      ['pm25>1|', 'expected a comparison at the end'],
+      [';pm25>1', 'expected a comparison at ";"'],
+      ['()', 'expected a comparison at ")"'],
+      ['status=="open', 'a double quote is not closed'],
+      ['('.repeat(9) + 'pm25>1' + ')'.repeat(9), 'nest at most 8 deep'],
+      [Array.from({ length: 51 }, () => 'pm25>1').join('|'), 'at most 50 comparisons'],
+    ] as const) {
+      expect(() => parseQ(q, known), q).toThrow(message);
+    }
+  });
+
   it('measures great-circle distances and parses near queries strictly', () => {
     // One degree of latitude is about 111.2 km.
     expect(distanceMetres({ lon: 12, lat: 55 }, { lon: 12, lat: 56 })).toBeCloseTo(111_195, -1);
