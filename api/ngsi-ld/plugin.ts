@@ -49,9 +49,13 @@ const open = { access: 'open' as const };
 
 const bad = (message: string) => new AppError('BAD_REQUEST', message);
 
-type Representation = 'ld' | 'json';
+type Representation = 'ld' | 'json' | 'geo';
 
-/** `application/ld+json` when asked for; `application/json` for it, `*\/*`, `application/*` or no Accept; else undefined (406). */
+/**
+ * `application/ld+json` or `application/geo+json` when asked for; `application/json` for it,
+ * `*\/*`, `application/*` or no Accept; else undefined (406). On equal preference: JSON-LD,
+ * then GeoJSON, then JSON.
+ */
 function negotiate(accept: string | undefined): Representation | undefined {
   if (accept === undefined || accept.trim() === '') return 'json';
   const types = accept.split(',').map((part) => {
@@ -61,9 +65,11 @@ function negotiate(accept: string | undefined): Representation | undefined {
   }).filter((t) => t.q > 0);
   const best = (type: string) => Math.max(0, ...types.filter((t) => t.type === type).map((t) => t.q));
   const ld = best('application/ld+json');
+  const geo = best('application/geo+json');
   const json = Math.max(best('application/json'), best('application/*'), best('*/*'));
-  if (ld === 0 && json === 0) return undefined;
-  return ld >= json ? 'ld' : 'json';
+  const top = Math.max(ld, geo, json);
+  if (top === 0) return undefined;
+  return ld === top ? 'ld' : geo === top ? 'geo' : 'json';
 }
 
 function problemOf(status: number, detail: string): NgsiLdProblem {
@@ -110,21 +116,35 @@ export const ngsiLdPlugin: FastifyPluginAsync<NgsiLdPluginOptions> = async (app,
   const representations = new WeakMap<FastifyRequest, Representation>();
   app.addHook('preHandler', async (request, reply) => {
     const representation = negotiate(request.headers.accept);
-    if (!representation) return sendProblem(reply, 406, 'Accept: this API answers application/ld+json or application/json');
+    if (!representation) return sendProblem(reply, 406, 'Accept: this API answers application/ld+json, application/geo+json or application/json');
+    // History is not a set of places: the temporal API has no GeoJSON representation.
+    if (representation === 'geo' && request.routeOptions.url?.startsWith(`${app.prefix}/temporal/`)) {
+      return sendProblem(reply, 406, 'Accept: the temporal API answers application/ld+json or application/json');
+    }
     representations.set(request, representation);
   });
 
   // The open-data licence may already be in `Link` (api/plugins/open-data.ts): the context is added to it, not put in its place.
   app.addHook('onSend', async (request, reply, payload) => {
-    if (representations.get(request) === 'json' && reply.statusCode < 400) {
+    if (representations.get(request) !== 'ld' && reply.statusCode < 400) {
       const existing = reply.getHeader('link');
       reply.header('link', existing ? `${String(existing)}, ${NGSI_LD_CONTEXT_LINK}` : NGSI_LD_CONTEXT_LINK);
     }
     return payload;
   });
 
-  function send(request: FastifyRequest, reply: FastifyReply, body: Entity | Entity[]): FastifyReply {
+  /**
+   * Sends entities in the representation Accept asked for. `full` are the same entities before
+   * `attrs` narrowed them: a GeoJSON Feature takes its geometry from `location` whether or not
+   * `attrs` kept it among the properties.
+   */
+  function send(request: FastifyRequest, reply: FastifyReply, body: Entity | Entity[], full?: Entity | Entity[]): FastifyReply {
     const representation = representations.get(request) ?? 'json';
+    if (representation === 'geo') {
+      const feature = (e: Entity, i: number) => geoJsonFeature(e, (Array.isArray(full) ? full[i] : full) ?? e);
+      const geo = Array.isArray(body) ? { type: 'FeatureCollection', features: body.map(feature) } : feature(body, 0);
+      return reply.type('application/geo+json').send(JSON.stringify(geo));
+    }
     if (representation === 'ld') {
       const withContext = (e: Entity) => ({ ...e, '@context': [...NGSI_LD_CONTEXT] });
       return reply.type('application/ld+json').send(JSON.stringify(Array.isArray(body) ? body.map(withContext) : withContext(body)));
@@ -155,7 +175,7 @@ export const ngsiLdPlugin: FastifyPluginAsync<NgsiLdPluginOptions> = async (app,
     config: open,
     schema: {
       summary: 'Entities (latest state) by type or id, with q, geo-query and paging',
-      description: `Smart Data Models entities, one per device: ${NGSI_LD_TYPES.join(', ')}. \`type\` is required unless \`id\` is given. Answers application/ld+json (with @context) or application/json (context in the Link header) as Accept asks.`,
+      description: `Smart Data Models entities, one per device: ${NGSI_LD_TYPES.join(', ')}. \`type\` is required unless \`id\` is given. Answers application/ld+json (with @context), application/json (context in the Link header) or application/geo+json (a FeatureCollection, geometry from location) as Accept asks.`,
       tags: ['ngsi-ld'],
       querystring: NgsiLdEntitiesQuerySchema,
     },
@@ -188,8 +208,9 @@ export const ngsiLdPlugin: FastifyPluginAsync<NgsiLdPluginOptions> = async (app,
     const wantEmptying = models.some((m) => m.kind === 'waste') && (!attrs || attrs.includes('dateLastEmptying') || attributesInQ(expression).includes('dateLastEmptying'));
     const entities = (await latestEntities(devices, sources, { withholdOwner: isOpenDataView(request), wantEmptying })).filter((e) => matchesQ(e, expression));
     if (query.count === 'true') reply.header('NGSILD-Results-Count', String(entities.length));
-    const page = entities.slice(offset, offset + limit).map((e) => project(e, attrs));
-    return send(request, reply, representation === 'keyValues' ? page.map(keyValues) : page);
+    const full = entities.slice(offset, offset + limit);
+    const page = full.map((e) => project(e, attrs));
+    return send(request, reply, representation === 'keyValues' ? page.map(keyValues) : page, full);
   });
 
   typed.get('/entities/:id', {
@@ -204,7 +225,7 @@ export const ngsiLdPlugin: FastifyPluginAsync<NgsiLdPluginOptions> = async (app,
     const wantEmptying = parsed.model.kind === 'waste' && (!attrs || attrs.includes('dateLastEmptying'));
     const [entity] = await latestEntities([device], sources, { withholdOwner: isOpenDataView(request), wantEmptying });
     const shaped = project(entity!, attrs);
-    return send(request, reply, representation === 'keyValues' ? keyValues(shaped) : shaped);
+    return send(request, reply, representation === 'keyValues' ? keyValues(shaped) : shaped, entity);
   });
 
   typed.get('/temporal/entities/:id', {
@@ -229,6 +250,18 @@ export const ngsiLdPlugin: FastifyPluginAsync<NgsiLdPluginOptions> = async (app,
     return send(request, reply, representation === 'keyValues' ? temporalValues(entity) : entity);
   });
 };
+
+/**
+ * An entity as a GeoJSON Feature (ETSI GS CIM 009, GeoJSON representation): the entity id, the
+ * `location` GeoProperty's value as geometry (null when the device has no place), and the
+ * entity's type and properties under `properties`, in the representation asked for.
+ */
+function geoJsonFeature(entity: Entity, full: Entity): { id: string; type: 'Feature'; geometry: unknown; properties: Record<string, unknown> } {
+  const location = full.location as { value?: unknown } | undefined;
+  const properties: Record<string, unknown> = { type: entity.type };
+  for (const [name, value] of Object.entries(entity)) if (name !== 'id' && name !== 'type') properties[name] = value;
+  return { id: entity.id, type: 'Feature', geometry: location?.value ?? null, properties };
+}
 
 /** An id's model and device, or 400 (not an NGSI-LD id) / 404 (a type not served here). */
 function entityOf(id: string): { model: EntityModel; deviceId: string } {

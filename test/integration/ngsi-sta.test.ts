@@ -156,6 +156,35 @@ describe('NGSI-LD', () => {
     expect(NgsiLdProblemSchema.parse(notAcceptable.body).type).toBe(NGSI_LD_ERRORS.NotAcceptable);
   });
 
+  it('answers GeoJSON for application/geo+json: features with the location as geometry and the JSON answer as properties', async () => {
+    const geoAccept = { ...AUTH, accept: 'application/geo+json' };
+    const json = (await get<Entity[]>('/ngsi-ld/v1/entities?type=AirQualityObserved,WasteContainer')).body;
+    const geo = await get<{ type: string; features: { id: string; type: string; geometry: unknown; properties: Record<string, unknown> }[] }>('/ngsi-ld/v1/entities?type=AirQualityObserved,WasteContainer', geoAccept);
+    expect(geo.status).toBe(200);
+    expect(geo.headers['content-type']).toMatch(/^application\/geo\+json/);
+    expect(String(geo.headers.link)).toContain('rel="http://www.w3.org/ns/json-ld#context"');
+    expect(geo.body.type).toBe('FeatureCollection');
+    expect(geo.body.features).toEqual(
+      json.map(({ id, type, ...properties }) => ({ id, type: 'Feature', geometry: (properties.location as { value: unknown }).value, properties: { type, ...properties } })),
+    );
+    // attrs narrows the properties, not the geometry; keyValues simplifies the properties.
+    const narrowed = await get<{ features: { geometry: unknown; properties: Record<string, unknown> }[] }>('/ngsi-ld/v1/entities?type=AirQualityObserved&attrs=pm25&options=keyValues', geoAccept);
+    expect(narrowed.body.features[0]).toEqual({
+      id: 'urn:ngsi-ld:AirQualityObserved:air-a',
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: [HERE.lon, HERE.lat] },
+      properties: { type: 'AirQualityObserved', pm25: (json[0]!.pm25 as { value: number }).value },
+    });
+    const one = await get<{ type: string; id: string; geometry: unknown }>('/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:bin-1', geoAccept);
+    expect(one.body).toMatchObject({ type: 'Feature', id: 'urn:ngsi-ld:WasteContainer:bin-1', geometry: { type: 'Point', coordinates: [12.5679, 55.6758] } });
+    // Equal preference: JSON-LD first; a higher q for GeoJSON wins.
+    expect((await get('/ngsi-ld/v1/entities?type=WasteContainer', { ...AUTH, accept: 'application/geo+json, application/ld+json' })).headers['content-type']).toMatch(/^application\/ld\+json/);
+    expect((await get('/ngsi-ld/v1/entities?type=WasteContainer', { ...AUTH, accept: 'application/json;q=0.5, application/geo+json' })).headers['content-type']).toMatch(/^application\/geo\+json/);
+    const temporal = await get<unknown>('/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:AirQualityObserved:air-a?lastN=1', geoAccept);
+    expect(temporal.status).toBe(406);
+    expect(NgsiLdProblemSchema.parse(temporal.body).detail).toContain('temporal API');
+  });
+
   it('maps traffic and waste to TrafficFlowObserved and WasteContainer with the models\' units and scales', async () => {
     const [traffic] = (await get<Entity[]>('/ngsi-ld/v1/entities?type=TrafficFlowObserved')).body;
     const last = 35;

@@ -91,6 +91,7 @@ function itemsIn(body: unknown): number {
   if (Array.isArray(body)) return body.length;
   const record = body as Record<string, unknown>;
   if (Array.isArray(record.value)) return record.value.length;
+  if (Array.isArray(record.features)) return record.features.length;
   return Object.keys(record).length;
 }
 
@@ -145,7 +146,10 @@ describe('README: data exchange', () => {
       for (const command of curls) {
         const result = await runPrinted(assignments, command, dir);
         expect({ command, status: result.status }).toEqual({ command, status: 200 });
-        const body = jsonBody(result.stdout);
+        // An example that saves its answer (`-o file`) is read from the file.
+        const saved = /\s-o\s+(\S+)/.exec(command)?.[1];
+        const body = saved ? JSON.parse(await readFile(join(dir, saved), 'utf8')) : jsonBody(result.stdout);
+        if (saved?.endsWith('.geojson')) expect((body as { type: string }).type).toBe('FeatureCollection');
         expect({ command, items: itemsIn(body) > 0 }).toEqual({ command, items: true });
         if (command.includes('count=true') && command.includes('-i')) expect(result.stdout).toMatch(/^NGSILD-Results-Count: [1-9]/im);
         ran += 1;
