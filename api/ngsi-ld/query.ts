@@ -76,22 +76,17 @@ export function parseQ(q: string, knownAttributes: ReadonlySet<string>): QExpres
     at += 1;
     return inner;
   }
-  function conjunction(depth: number): QExpression {
-    const parts = [operand(depth)];
-    while (tokens[at] === ';') {
+  /** Parts joined by one separator: AND (`;`) over operands, OR (`|`) over AND-groups. */
+  function joined(separator: ';' | '|', join: 'and' | 'or', part: () => QExpression): QExpression {
+    const parts = [part()];
+    while (tokens[at] === separator) {
       at += 1;
-      parts.push(operand(depth));
+      parts.push(part());
     }
-    return parts.length === 1 ? parts[0]! : { join: 'and', terms: parts };
+    return parts.length === 1 ? parts[0]! : { join, terms: parts };
   }
-  function disjunction(depth: number): QExpression {
-    const parts = [conjunction(depth)];
-    while (tokens[at] === '|') {
-      at += 1;
-      parts.push(conjunction(depth));
-    }
-    return parts.length === 1 ? parts[0]! : { join: 'or', terms: parts };
-  }
+  const conjunction = (depth: number) => joined(';', 'and', () => operand(depth));
+  const disjunction = (depth: number): QExpression => joined('|', 'or', () => conjunction(depth));
 
   const expression = disjunction(0);
   if (at < tokens.length) throw expected('; or |');

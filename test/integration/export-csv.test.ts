@@ -14,6 +14,7 @@ import { startInfluxServer, type InfluxServer } from '../../common/influx-server
 import { buildApp } from '../../api/app.ts';
 import { DEFAULT_QUERY_LIMITS } from '../../api/query/limits.ts';
 import { createReadingStore } from '../../api/store.ts';
+import { parseCsv } from './research-fixtures.ts';
 
 const T0 = Date.UTC(2026, 2, 10, 0, 0, 0);
 const ADMIN = 'csv-export-test-admin-token-0123456789abcdef';
@@ -46,26 +47,6 @@ afterAll(async () => {
   await app?.close();
   await server?.stop();
 });
-
-/** RFC 4180 cells of a CSV text (CRLF rows). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(cell), (cell = '');
-    else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
-    else cell += c;
-  }
-  return rows;
-}
 
 async function get(url: string) {
   return app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${ADMIN}` } });
